@@ -1,0 +1,3 @@
+from rankfeed.cli import app
+
+app()

@@ -1,0 +1,139 @@
+"""The ``rankfeed`` command line: the local stack, traffic, jobs."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.progress import Progress
+
+from rankfeed.local.procs import StackError
+from rankfeed.local.stack import Stack
+from rankfeed.settings import REPO_ROOT, StackSettings, load_settings
+
+app = typer.Typer(help="rankfeed: hotel-search user actions in, learning-to-rank signal out.", no_args_is_help=True)
+local_app = typer.Typer(help="Run the local stack: a Kafka broker and a Flink cluster on loopback.")
+app.add_typer(local_app, name="local")
+console = Console()
+
+ConfigOption = Annotated[Path | None, typer.Option("--config", help="YAML file of settings values")]
+
+
+def _stack(config: Path | None) -> Stack:
+    return Stack(load_settings(StackSettings, config))
+
+
+def _fail(error: Exception) -> None:
+    console.print(f"[red]error:[/red] {error}")
+    raise typer.Exit(1)
+
+
+@local_app.command("up")
+def local_up(config: ConfigOption = None) -> None:
+    """Start the Kafka broker (KRaft, formats storage on first start), create topics, start Flink.
+
+    Idempotent: what already runs is left alone.
+    """
+    stack = _stack(config)
+    try:
+        created = stack.up()
+    except StackError as error:
+        _fail(error)
+        return
+    if created:
+        console.print(f"created topics: {', '.join(created)}")
+    _print_status(stack)
+
+
+@local_app.command("down")
+def local_down(config: ConfigOption = None) -> None:
+    """Stop the Flink cluster and the broker; data stays in the state folder for the next `up`."""
+    stack = _stack(config)
+    try:
+        stack.down()
+    except StackError as error:
+        _fail(error)
+    console.print("stopped")
+
+
+@local_app.command("status")
+def local_status(config: ConfigOption = None) -> None:
+    """Show whether the broker and the cluster run, the web UI link and where the logs are."""
+    _print_status(_stack(config))
+
+
+def _print_status(stack: Stack) -> None:
+    for name, state in stack.status().items():
+        console.print(f"{name:>6}: {state}")
+
+
+@app.command("submit")
+def submit(
+    job: Annotated[str, typer.Argument(help="job script name in jobs/, e.g. feedback")] = "feedback",
+    job_config: Annotated[Path | None, typer.Option("--job-config", help="YAML of JobSettings")] = None,
+    config: ConfigOption = None,
+) -> None:
+    """Submit jobs/<job>.py to the local cluster with `flink run -d -py` and print its job id."""
+    stack = _stack(config)
+    script = REPO_ROOT / "jobs" / f"{job}.py"
+    if not script.exists():
+        _fail(FileNotFoundError(f"no job script {script}"))
+    args = ["--config", str(job_config)] if job_config else []
+    try:
+        job_id = stack.flink.run_python_job(script, *args)
+    except StackError as error:
+        _fail(error)
+        return
+    console.print(f"submitted {job} as job {job_id}; watch it at {stack.settings.flink_url}/#/job/running")
+
+
+@app.command("simulate")
+def simulate(
+    sessions: Annotated[int, typer.Option(help="number of user sessions to generate")] = 300,
+    seed: Annotated[int, typer.Option(help="random seed; the same seed gives the same traffic")] = 7,
+    duplicate_share: Annotated[float, typer.Option(help="share of events sent twice")] = 0.02,
+    out_of_order_share: Annotated[float, typer.Option(help="share of events sent out of order")] = 0.05,
+    late_share: Annotated[float, typer.Option(help="share of events held back far beyond lateness")] = 0.0,
+    rate: Annotated[float, typer.Option(help="target events per second; 0 sends as fast as possible")] = 0.0,
+    topic: Annotated[str | None, typer.Option(help="Kafka topic; default the user-actions topic")] = None,
+    config: ConfigOption = None,
+) -> None:
+    """Send seeded synthetic traffic (searches, impressions, clicks, quick-backs, books…) to Kafka."""
+    from rankfeed import simulate as simulator
+    from rankfeed.producer import make_producer, produce_actions
+
+    settings = load_settings(StackSettings, config)
+    shape = simulator.TrafficShape(
+        sessions=sessions,
+        seed=seed,
+        duplicate_share=duplicate_share,
+        out_of_order_share=out_of_order_share,
+        late_share=late_share,
+    )
+    actions = simulator.generate(shape)
+    paced = simulator.paced(actions, rate) if rate > 0 else actions
+    producer = make_producer(settings.bootstrap_servers)
+    with Progress(console=console) as progress:
+        task = progress.add_task("sending actions", total=len(actions))
+        acknowledged = produce_actions(
+            producer,
+            topic or settings.topics.user_actions,
+            paced,
+            on_progress=lambda sent: progress.update(task, completed=sent),
+        )
+    console.print(f"{acknowledged} actions acknowledged by Kafka ({sessions} sessions, seed {seed})")
+
+
+@app.command("ddl")
+def ddl(schema: Annotated[str, typer.Argument(help="schema name, e.g. user_action")] = "user_action") -> None:
+    """Print the Flink column definitions generated from schemas/avro/<schema>.avsc."""
+    from rankfeed import schemas
+
+    for column in schemas.flink_columns(schema):
+        console.print(column, highlight=False)
+
+
+if __name__ == "__main__":
+    app()

@@ -1,0 +1,1 @@
+"""Library of the PyFlink feedback job: one module per stage; ``jobs/*.py`` only wires them."""

@@ -1,0 +1,1 @@
+"""The local development stack: a real Kafka broker and a real Flink standalone cluster on loopback."""

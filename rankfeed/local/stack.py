@@ -1,0 +1,93 @@
+"""`rankfeed local up|down|status`: the broker and the cluster together, with prerequisite checks."""
+
+from __future__ import annotations
+
+import re
+import shutil
+import subprocess
+from dataclasses import dataclass, field
+
+from rankfeed.local.broker import Broker
+from rankfeed.local.flink_cluster import FlinkCluster
+from rankfeed.local.procs import StackError
+from rankfeed.settings import REPO_ROOT, StackSettings
+
+MIN_JAVA = 17
+
+
+def check_java() -> None:
+    """Fail with one sentence when Java 17+ is missing: Kafka 4.x and Flink 2.x both need it."""
+    if shutil.which("java") is None:
+        raise StackError("Java is not installed: install OpenJDK 17 (e.g. `apt-get install openjdk-17-jdk-headless`)")
+    result = subprocess.run(["java", "-version"], capture_output=True, text=True, check=False)
+    match = re.search(r'version "(\d+)', result.stderr + result.stdout)
+    major = int(match.group(1)) if match else 0
+    if major < MIN_JAVA:
+        raise StackError(f"Java {MIN_JAVA} or newer is needed (found {major or 'unknown'}): install OpenJDK 17")
+
+
+def ensure_jars(settings: StackSettings) -> None:
+    """Resolve the broker and connector jars through Maven when they are not there yet."""
+    wanted = {
+        settings.jars_dir / "kafka": REPO_ROOT / "connectors" / "kafka" / "pom.xml",
+        settings.jars_dir / "flink": REPO_ROOT / "connectors" / "pom.xml",
+    }
+    for folder, pom in wanted.items():
+        if folder.is_dir() and any(folder.glob("*.jar")):
+            continue
+        if shutil.which("mvn") is None:
+            raise StackError("Maven is not installed: install it (e.g. `apt-get install maven`) to resolve the jars")
+        result = subprocess.run(["mvn", "-q", "-B", "-f", str(pom), "package"], capture_output=True, text=True)
+        if result.returncode != 0:
+            raise StackError(f"Maven could not resolve {pom.relative_to(REPO_ROOT)}:\n{result.stdout[-3000:]}")
+
+
+@dataclass(frozen=True)
+class Stack:
+    settings: StackSettings = field(default_factory=StackSettings)
+
+    @property
+    def broker(self) -> Broker:
+        return Broker(self.settings)
+
+    @property
+    def flink(self) -> FlinkCluster:
+        return FlinkCluster(self.settings)
+
+    def up(self) -> list[str]:
+        """Start what is not running and create missing topics; return the topics created."""
+        check_java()
+        ensure_jars(self.settings)
+        self.broker.start()
+        created = self.broker.create_topics()
+        self.flink.start()
+        return created
+
+    def down(self) -> None:
+        """Stop both, even if one of them is already gone; stale pid files are removed."""
+        errors = []
+        for stop in (self.flink.stop, self.broker.stop):
+            try:
+                stop()
+            except StackError as error:
+                errors.append(str(error))
+        if errors:
+            raise StackError("; ".join(errors))
+
+    def status(self) -> dict[str, str]:
+        broker_pid = self.broker.pid()
+        broker = f"running (pid {broker_pid}) on {self.settings.bootstrap_servers}" if broker_pid else "stopped"
+        overview = self.flink.overview()
+        if overview is None:
+            flink = "stopped"
+        else:
+            flink = (
+                f"running, web UI {self.settings.flink_url} — {overview.get('taskmanagers', 0)} TaskManager(s), "
+                f"{overview.get('slots-available', 0)}/{overview.get('slots-total', 0)} slots free, "
+                f"{overview.get('jobs-running', 0)} job(s) running"
+            )
+        return {
+            "kafka": broker,
+            "flink": flink,
+            "logs": f"{self.broker.log_dir} and {self.flink.log_dir}",
+        }

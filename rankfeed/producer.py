@@ -1,0 +1,64 @@
+"""Producing user actions to Kafka: the one place librdkafka settings for writers are chosen."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from typing import Any
+
+from confluent_kafka import KafkaError, Message, Producer
+
+from rankfeed import avro
+from rankfeed.types import Record
+
+#: Durable, ordered, deduplicated by the broker on retry: what "acknowledged" must mean.
+DURABLE_PRODUCER = {
+    "enable.idempotence": True,
+    "acks": "all",
+    "compression.type": "lz4",
+    "linger.ms": 5,
+}
+
+
+class ProduceError(RuntimeError):
+    """Kafka did not acknowledge every record."""
+
+
+def make_producer(bootstrap_servers: str, **overrides: Any) -> Producer:
+    return Producer({"bootstrap.servers": bootstrap_servers, **DURABLE_PRODUCER, **overrides})
+
+
+def produce_actions(
+    producer: Producer,
+    topic: str,
+    actions: Iterable[Record],
+    on_progress: Callable[[int], None] | None = None,
+    flush_timeout_seconds: float = 60.0,
+) -> int:
+    """Encode and produce ``actions`` keyed by session_id; return how many Kafka acknowledged."""
+    acknowledged = 0
+    failures: list[str] = []
+
+    def delivered(error: KafkaError | None, _message: Message) -> None:
+        nonlocal acknowledged
+        if error is None:
+            acknowledged += 1
+        else:
+            failures.append(str(error))
+
+    sent = 0
+    for action in actions:
+        payload = avro.encode(action)
+        while True:
+            try:
+                producer.produce(topic, payload, key=action["session_id"].encode(), on_delivery=delivered)
+                break
+            except BufferError:
+                producer.poll(0.1)
+        sent += 1
+        producer.poll(0)
+        if on_progress is not None:
+            on_progress(sent)
+    remaining = producer.flush(flush_timeout_seconds)
+    if failures or remaining:
+        raise ProduceError(f"{len(failures)} failed and {remaining} unacknowledged of {sent}: {failures[:3]}")
+    return acknowledged

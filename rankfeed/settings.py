@@ -1,0 +1,132 @@
+"""Typed, frozen settings: one object per process, read from an optional YAML file and the environment.
+
+Precedence, lowest first: defaults here < the YAML file given with ``--config`` < environment
+variables ``RANKFEED_<FIELD>`` (nested fields with ``__``, e.g. ``RANKFEED_KAFKA__BOOTSTRAP_SERVERS``).
+Tests build settings objects directly.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Literal, TypeVar
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field
+from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+BUILD_DIR = REPO_ROOT / "build"
+
+
+class Frozen(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+class TopicSpec(Frozen):
+    """How one Kafka topic is created."""
+
+    partitions: int = Field(default=3, ge=1)
+    cleanup_policy: Literal["delete", "compact"] = "delete"
+    retention_ms: int | None = Field(default=7 * 24 * 3600 * 1000, description="None keeps the broker default")
+
+
+class Topics(Frozen):
+    """Names of the project's topics, shared by the local stack, the gateway and the jobs."""
+
+    user_actions: str = "user-actions"
+    user_actions_clean: str = "user-actions-clean"
+    feedback_events: str = "feedback-events"
+    ltr_examples: str = "ltr-examples"
+    session_summaries: str = "session-summaries"
+    hotel_features: str = "hotel-features"
+    late: str = "user-actions-late"
+    dlq: str = "user-actions-dlq"
+
+    def specs(self) -> dict[str, TopicSpec]:
+        """Partitions and cleanup policy of each topic, as the local stack creates them."""
+        specs = {name: TopicSpec() for name in self.model_dump().values()}
+        specs[self.user_actions] = TopicSpec(partitions=6)
+        specs[self.hotel_features] = TopicSpec(partitions=3, cleanup_policy="compact", retention_ms=None)
+        return specs
+
+
+class KafkaSettings(Frozen):
+    bootstrap_servers: str = "127.0.0.1:9092"
+
+
+class _Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="RANKFEED_", env_nested_delimiter="__", frozen=True, extra="forbid")
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        # The environment overrides the config file, which arrives as init arguments.
+        return (env_settings, init_settings)
+
+
+class StackSettings(_Settings):
+    """The local development stack started by ``rankfeed local up``."""
+
+    kafka: KafkaSettings = KafkaSettings()
+    kafka_port: int = 9092
+    kafka_controller_port: int = 9093
+    kafka_heap: str = "1g"
+    flink_rest_port: int = 8081
+    state_dir: Path = BUILD_DIR / "local"
+    jars_dir: Path = BUILD_DIR / "jars"
+    topics: Topics = Topics()
+    startup_timeout_seconds: float = 90.0
+
+    @property
+    def bootstrap_servers(self) -> str:
+        return f"127.0.0.1:{self.kafka_port}"
+
+    @property
+    def flink_url(self) -> str:
+        return f"http://localhost:{self.flink_rest_port}"
+
+
+class JobSettings(_Settings):
+    """The PyFlink feedback job."""
+
+    kafka: KafkaSettings = KafkaSettings()
+    topics: Topics = Topics()
+    consumer_group: str = "rankfeed-feedback"
+    startup_mode: Literal["earliest-offset", "latest-offset", "group-offsets"] = "earliest-offset"
+    parquet_dir: Path = BUILD_DIR / "local" / "data"
+    checkpoint_interval_seconds: int = Field(default=10, ge=1)
+    watermark_delay_seconds: int = Field(default=5, ge=0)
+    source_idle_timeout_seconds: int = Field(default=30, ge=1)
+    parallelism: int = Field(default=1, ge=1)
+    transactional_id_prefix: str = "rankfeed-feedback"
+    # The broker caps transactions at transaction.max.timeout.ms (15 min by default); the
+    # connector's default of 1 h would make the job fail at start.
+    transaction_timeout_ms: int = Field(default=900_000, le=900_000)
+    ship_jars: bool = Field(
+        default=False,
+        description="Add the connector jars as pipeline.jars (local mode); a cluster has them in its lib folder.",
+    )
+    jars_dir: Path = BUILD_DIR / "jars" / "flink"
+
+
+SettingsT = TypeVar("SettingsT", bound=_Settings)
+
+
+def load_settings(cls: type[SettingsT], config_file: Path | None = None, **overrides: Any) -> SettingsT:
+    """Build ``cls`` from defaults, ``config_file`` (YAML) and ``overrides``; the environment wins over both."""
+    values: dict[str, Any] = {}
+    if config_file is not None:
+        if not config_file.exists():
+            raise FileNotFoundError(f"config file {config_file} does not exist")
+        loaded = yaml.safe_load(config_file.read_text(encoding="utf-8")) or {}
+        if not isinstance(loaded, dict):
+            raise ValueError(f"config file {config_file} must hold a YAML mapping of setting names to values")
+        values.update(loaded)
+    values.update(overrides)
+    return cls(**values)
