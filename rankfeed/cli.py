@@ -126,6 +126,23 @@ def simulate(
     console.print(f"{acknowledged} actions acknowledged by Kafka ({sessions} sessions, seed {seed})")
 
 
+@app.command("demo")
+def demo(
+    sessions: Annotated[int, typer.Option(help="number of user sessions to send")] = 300,
+    config: ConfigOption = None,
+) -> None:
+    """Start everything, submit the feedback job, send synthetic traffic and show what came out."""
+    from rankfeed import demo as demo_run
+
+    try:
+        result = demo_run.run(_stack(config), sessions=sessions, console=console)
+    except StackError as error:
+        _fail(error)
+        return
+    if len(result.output_records) == 0:
+        _fail(RuntimeError("the job produced no output; see the Flink web UI and build/local/flink/log"))
+
+
 @app.command("ddl")
 def ddl(schema: Annotated[str, typer.Argument(help="schema name, e.g. user_action")] = "user_action") -> None:
     """Print the Flink column definitions generated from schemas/avro/<schema>.avsc."""

@@ -42,6 +42,10 @@ class Topics(Frozen):
     late: str = "user-actions-late"
     dlq: str = "user-actions-dlq"
 
+    def with_suffix(self, suffix: str) -> Topics:
+        """The same topics under names ending in ``-suffix``: isolation for tests and parallel demos."""
+        return Topics(**{field: f"{name}-{suffix}" for field, name in self.model_dump().items()})
+
     def specs(self) -> dict[str, TopicSpec]:
         """Partitions and cleanup policy of each topic, as the local stack creates them."""
         specs = {name: TopicSpec() for name in self.model_dump().values()}

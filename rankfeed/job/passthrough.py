@@ -21,9 +21,7 @@ EVENT_TIME = "timestamp"
 
 def register_tables(env: TableEnvironment, settings: JobSettings) -> None:
     topics = settings.topics
-    env.execute_sql(
-        tables.kafka_source(SOURCE_TABLE, topics.user_actions, schemas.USER_ACTION, EVENT_TIME, settings)
-    )
+    env.execute_sql(tables.kafka_source(SOURCE_TABLE, topics.user_actions, schemas.USER_ACTION, EVENT_TIME, settings))
     env.execute_sql(
         tables.kafka_sink(CLEAN_TOPIC_TABLE, topics.user_actions_clean, schemas.USER_ACTION, "session_id", settings)
     )

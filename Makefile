@@ -1,0 +1,72 @@
+# rankfeed — everything a newcomer runs. Each target sets up what it needs (venv, jars, services).
+PYTHON ?= python3.11
+VENV := .venv
+PY := $(VENV)/bin/python
+RANKFEED := $(VENV)/bin/rankfeed
+JARS := build/jars
+PYTEST_ARGS ?=
+
+.PHONY: help venv jars up down status demo test test-fast lint submit bench bench-gateway bench-job clean
+
+help:  ## list the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/' | expand -t 16
+
+$(VENV)/.installed: pyproject.toml
+	@command -v $(PYTHON) >/dev/null || { echo "Python 3.11 is needed: install python3.11 (or set PYTHON=/path/to/python3.11)"; exit 1; }
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q -e '.[dev]'
+	touch $@
+
+venv: $(VENV)/.installed  ## create the virtual environment with rankfeed and its dev tools
+
+$(JARS)/flink/.resolved: connectors/pom.xml
+	@command -v mvn >/dev/null || { echo "Maven is needed to resolve the jars: install it (apt-get install maven)"; exit 1; }
+	rm -rf $(JARS)/flink
+	mvn -q -B -f connectors/pom.xml package
+	touch $@
+
+$(JARS)/kafka/.resolved: connectors/kafka/pom.xml
+	@command -v mvn >/dev/null || { echo "Maven is needed to resolve the jars: install it (apt-get install maven)"; exit 1; }
+	rm -rf $(JARS)/kafka
+	mvn -q -B -f connectors/kafka/pom.xml package
+	touch $@
+
+jars: $(JARS)/flink/.resolved $(JARS)/kafka/.resolved  ## resolve the Kafka broker and Flink connector jars from Maven Central
+
+up: venv jars  ## start the local Kafka broker and Flink cluster (idempotent)
+	$(RANKFEED) local up
+
+down: venv  ## stop the local stack
+	$(RANKFEED) local down
+
+status: venv  ## show the local stack
+	$(RANKFEED) local status
+
+submit: up  ## submit the feedback job to the local cluster with flink run -py
+	$(RANKFEED) submit feedback
+
+demo: venv jars  ## run the whole pipeline locally on synthetic traffic and show the output
+	$(RANKFEED) demo
+
+lint: venv  ## ruff and mypy
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/mypy
+
+test: venv jars lint  ## lint, then every test against the real broker and cluster
+	$(PY) -m pytest $(PYTEST_ARGS)
+
+test-fast: venv jars lint  ## the tests without the slow fault-injection ones
+	$(PY) -m pytest -m 'not slow' $(PYTEST_ARGS)
+
+bench-gateway: venv jars  ## gateway load benchmark beside a raw-producer baseline
+	$(PY) bench/gateway.py
+
+bench-job: venv jars  ## feedback job throughput beside a pass-through baseline
+	$(PY) bench/job.py
+
+bench: bench-gateway bench-job  ## every benchmark
+
+clean: down  ## stop the stack and delete build output (jars, broker data, checkpoints)
+	rm -rf build

@@ -1,0 +1,107 @@
+"""The real services every integration test shares: one Kafka broker and one Flink cluster per run.
+
+They are started once (or reused when a developer already has `rankfeed local up` running) and
+stopped at the end of the run, even when tests fail. Tests isolate themselves with their own
+topics (``Topics.with_suffix``) and folders, never by mocking Kafka or Flink.
+"""
+
+from __future__ import annotations
+
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+from confluent_kafka import Consumer
+
+from rankfeed import avro
+from rankfeed.local.broker import create_topics
+from rankfeed.local.stack import Stack
+from rankfeed.settings import JobSettings, KafkaSettings, StackSettings, Topics
+from rankfeed.types import Record
+
+
+@pytest.fixture(scope="session")
+def stack() -> Iterator[Stack]:
+    stack = Stack(StackSettings())
+    was_running = stack.broker.running() and stack.flink.running()
+    stack.up()
+    yield stack
+    if not was_running:
+        stack.down()
+
+
+@pytest.fixture(scope="session")
+def bootstrap_servers(stack: Stack) -> str:
+    return stack.settings.bootstrap_servers
+
+
+@pytest.fixture
+def topics(bootstrap_servers: str) -> Topics:
+    """A fresh set of the project's topics for one test."""
+    isolated = Topics().with_suffix(uuid.uuid4().hex[:8])
+    create_topics(bootstrap_servers, isolated)
+    return isolated
+
+
+@pytest.fixture
+def job_settings(bootstrap_servers: str, topics: Topics, tmp_path: Path) -> JobSettings:
+    """Job settings writing to this test's topics and folder, with a short checkpoint interval."""
+    suffix = topics.user_actions.rsplit("-", 1)[-1]
+    return JobSettings(
+        kafka=KafkaSettings(bootstrap_servers=bootstrap_servers),
+        topics=topics,
+        consumer_group=f"test-{suffix}",
+        transactional_id_prefix=f"test-{suffix}",
+        parquet_dir=tmp_path / "parquet",
+        checkpoint_interval_seconds=2,
+    )
+
+
+ReadTopic = Callable[..., list[Record]]
+
+
+@pytest.fixture(scope="session")
+def read_topic(bootstrap_servers: str) -> ReadTopic:
+    """``read_topic(topic, expected, timeout_seconds=90, schema="user_action")``."""
+
+    def read(topic: str, expected: int, timeout_seconds: float = 90.0, schema: str = "user_action") -> list[Record]:
+        return consume(bootstrap_servers, topic, expected, timeout_seconds, schema)
+
+    return read
+
+
+def consume(
+    bootstrap_servers: str, topic: str, expected: int, timeout_seconds: float = 90.0, schema: str = "user_action"
+) -> list[Record]:
+    """Read ``topic`` from the start as a read_committed consumer until ``expected`` records or timeout."""
+    consumer = Consumer(
+        {
+            "bootstrap.servers": bootstrap_servers,
+            "group.id": f"test-reader-{uuid.uuid4().hex[:8]}",
+            "auto.offset.reset": "earliest",
+            "isolation.level": "read_committed",
+            "enable.auto.commit": False,
+        }
+    )
+    consumer.subscribe([topic])
+    records: list[Record] = []
+    deadline = time.monotonic() + timeout_seconds
+    try:
+        while len(records) < expected and time.monotonic() < deadline:
+            message = consumer.poll(0.5)
+            if message is None:
+                continue
+            if message.error():
+                continue
+            records.append(avro.decode(message.value(), schema))
+        # Linger briefly so that a duplicate beyond ``expected`` would be seen too.
+        settle = time.monotonic() + 2.0
+        while time.monotonic() < settle:
+            message = consumer.poll(0.2)
+            if message is not None and not message.error():
+                records.append(avro.decode(message.value(), schema))
+    finally:
+        consumer.close()
+    return records
