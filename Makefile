@@ -32,7 +32,12 @@ $(JARS)/kafka/.resolved: connectors/kafka/pom.xml
 	mvn -q -B -f connectors/kafka/pom.xml package
 	touch $@
 
-jars: $(JARS)/flink/.resolved $(JARS)/kafka/.resolved  ## resolve the Kafka broker and Flink connector jars from Maven Central
+FUNCTION_SOURCES := $(shell find connectors/functions/src -name '*.java') $(wildcard schemas/avro/*.avsc)
+$(JARS)/job/rankfeed-flink-functions.jar: connectors/functions/pom.xml $(FUNCTION_SOURCES)
+	@command -v mvn >/dev/null || { echo "Maven is needed to build the job's functions: install it (apt-get install maven)"; exit 1; }
+	mvn -q -B -f connectors/functions/pom.xml package
+
+jars: $(JARS)/flink/.resolved $(JARS)/kafka/.resolved $(JARS)/job/rankfeed-flink-functions.jar  ## resolve the broker and connector jars from Maven Central, build the job's functions
 
 up: venv jars  ## start the local Kafka broker and Flink cluster (idempotent)
 	$(RANKFEED) local up

@@ -54,6 +54,15 @@ class Topics(Frozen):
         return specs
 
 
+class LabelTable(Frozen):
+    """Graded relevance of each kind of feedback (the seed design's table)."""
+
+    click: int = 1
+    book: int = 2
+    ignore: int = 0
+    quick_back: int = -1
+
+
 class KafkaSettings(Frozen):
     bootstrap_servers: str = "127.0.0.1:9092"
 
@@ -112,11 +121,35 @@ class JobSettings(_Settings):
     # The broker caps transactions at transaction.max.timeout.ms (15 min by default); the
     # connector's default of 1 h would make the job fail at start.
     transaction_timeout_ms: int = Field(default=900_000, le=900_000)
+    # Label semantics (see README, "How labels are decided").
+    quick_back_threshold_seconds: float = Field(default=10.0, gt=0)
+    session_gap_minutes: float = Field(default=30.0, gt=0)
+    allowed_lateness_seconds: float = Field(default=0.0, ge=0)
+    no_click_policy: Literal["drop", "top_k"] = "drop"
+    no_click_top_k: int = Field(default=5, ge=1)
+    labels: LabelTable = LabelTable()
     ship_jars: bool = Field(
         default=False,
         description="Add the connector jars as pipeline.jars (local mode); a cluster has them in its lib folder.",
     )
     jars_dir: Path = BUILD_DIR / "jars" / "flink"
+    functions_jar: Path = BUILD_DIR / "jars" / "job" / "rankfeed-flink-functions.jar"
+
+
+def label_job_parameters(settings: JobSettings) -> dict[str, str]:
+    """The SessionLabeler function's configuration, passed as Flink global job parameters."""
+    prefix = "rankfeed.labels."
+    top_k = settings.no_click_top_k if settings.no_click_policy == "top_k" else 0
+    return {
+        f"{prefix}quick-back-threshold-ms": str(round(settings.quick_back_threshold_seconds * 1000)),
+        f"{prefix}session-gap-ms": str(round(settings.session_gap_minutes * 60_000)),
+        f"{prefix}allowed-lateness-ms": str(round(settings.allowed_lateness_seconds * 1000)),
+        f"{prefix}no-click-top-k": str(top_k),
+        f"{prefix}click": str(settings.labels.click),
+        f"{prefix}book": str(settings.labels.book),
+        f"{prefix}ignore": str(settings.labels.ignore),
+        f"{prefix}quick-back": str(settings.labels.quick_back),
+    }
 
 
 SettingsT = TypeVar("SettingsT", bound=_Settings)

@@ -56,6 +56,7 @@ def job_settings(bootstrap_servers: str, topics: Topics, tmp_path: Path) -> JobS
         transactional_id_prefix=f"test-{suffix}",
         parquet_dir=tmp_path / "parquet",
         checkpoint_interval_seconds=2,
+        source_idle_timeout_seconds=5,
     )
 
 

@@ -33,7 +33,7 @@ def test_transaction_timeout_cannot_exceed_the_broker_maximum() -> None:
 
 
 def test_missing_config_file_is_named(tmp_path: Path) -> None:
-    with pytest.raises(FileNotFoundError, match="nope.yaml"):
+    with pytest.raises(FileNotFoundError, match=r"nope\.yaml"):
         load_settings(StackSettings, tmp_path / "nope.yaml")
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pyflink.table import EnvironmentSettings, TableEnvironment
 
-from rankfeed.settings import JobSettings
+from rankfeed.settings import JobSettings, label_job_parameters
 
 
 def create_table_environment(settings: JobSettings, pipeline_name: str) -> TableEnvironment:
@@ -14,11 +14,21 @@ def create_table_environment(settings: JobSettings, pipeline_name: str) -> Table
     config.set("parallelism.default", str(settings.parallelism))
     config.set("execution.checkpointing.interval", f"{settings.checkpoint_interval_seconds} s")
     config.set("execution.checkpointing.mode", "EXACTLY_ONCE")
+    # Event times are UTC instants; casts and DATE_FORMAT must not depend on the machine's zone.
+    config.set("table.local-time-zone", "UTC")
+    parameters = label_job_parameters(settings)
+    config.set("pipeline.global-job-parameters", ",".join(f"{k}:{v}" for k, v in parameters.items()))
     # A partition with no traffic must not hold back the watermark of the others.
     config.set("table.exec.source.idle-timeout", f"{settings.source_idle_timeout_seconds} s")
+    if not settings.functions_jar.exists():
+        raise FileNotFoundError(f"the job's functions jar {settings.functions_jar} is missing; run `make jars` first")
+    # The job's own JVM functions always travel with the job; connectors only in local mode,
+    # because a cluster has them in its lib folder.
+    jars = [settings.functions_jar]
     if settings.ship_jars:
-        jars = sorted(settings.jars_dir.glob("*.jar"))
-        if not jars:
+        connectors = sorted(settings.jars_dir.glob("*.jar"))
+        if not connectors:
             raise FileNotFoundError(f"no connector jars in {settings.jars_dir}; run `make jars` first")
-        config.set("pipeline.jars", ";".join(jar.as_uri() for jar in jars))
+        jars += connectors
+    config.set("pipeline.jars", ";".join(jar.as_uri() for jar in jars))
     return env

@@ -23,44 +23,85 @@ def _options(options: Mapping[str, str]) -> str:
     return ",\n".join(f"  '{key}' = '{value}'" for key, value in options.items())
 
 
-def _create(table: str, columns: list[str], options: Mapping[str, str], extra: str = "") -> str:
+def _create(table: str, columns: list[str], options: Mapping[str, str], extra: str = "", partitioned: str = "") -> str:
     body = ",\n".join(f"  {column}" for column in columns)
-    return f"{GENERATED}\nCREATE TABLE {quote(table)} (\n{body}{extra}\n) WITH (\n{_options(options)}\n)"
+    return f"{GENERATED}\nCREATE TABLE {quote(table)} (\n{body}{extra}\n){partitioned} WITH (\n{_options(options)}\n)"
 
 
-def kafka_source(table: str, topic: str, schema: str, time_field: str, settings: JobSettings) -> str:
-    """An Avro Kafka source with event time from ``time_field`` and bounded out-of-orderness."""
-    watermark = (
-        f",\n  WATERMARK FOR {quote(time_field)} AS {quote(time_field)} - "
-        f"INTERVAL '{settings.watermark_delay_seconds}' SECOND(3)"
-    )
-    options = {
+def _kafka(topic: str, settings: JobSettings) -> dict[str, str]:
+    return {
         "connector": "kafka",
         "topic": topic,
         "properties.bootstrap.servers": settings.kafka.bootstrap_servers,
+    }
+
+
+def _watermark(time_column: str, settings: JobSettings) -> str:
+    column = quote(time_column)
+    return f",\n  WATERMARK FOR {column} AS {column} - INTERVAL '{settings.watermark_delay_seconds}' SECOND(3)"
+
+
+def _source_options(topic: str, value_format: str, settings: JobSettings) -> dict[str, str]:
+    return {
+        **_kafka(topic, settings),
         "properties.group.id": settings.consumer_group,
         "properties.isolation.level": "read_committed",
         "scan.startup.mode": settings.startup_mode,
-        "value.format": "avro",
+        "value.format": value_format,
     }
-    return _create(table, schemas.flink_columns(schema), options, watermark)
 
 
-def kafka_sink(table: str, topic: str, schema: str, key_field: str, settings: JobSettings) -> str:
-    """An exactly-once Avro Kafka sink keyed by ``key_field`` (a string), so per-key order holds."""
-    options = {
-        "connector": "kafka",
-        "topic": topic,
-        "properties.bootstrap.servers": settings.kafka.bootstrap_servers,
-        "key.format": "raw",
-        "key.fields": key_field,
-        "value.format": "avro",
-        "value.fields-include": "ALL",
+def _exactly_once(topic: str, settings: JobSettings) -> dict[str, str]:
+    return {
         "sink.delivery-guarantee": "exactly-once",
         "sink.transactional-id-prefix": f"{settings.transactional_id_prefix}-{topic}",
+        # The broker caps transactions at transaction.max.timeout.ms (15 min by default).
         "properties.transaction.timeout.ms": str(settings.transaction_timeout_ms),
     }
+
+
+def kafka_source(table: str, topic: str, schema: str, time_field: str, settings: JobSettings) -> str:
+    """An Avro Kafka source (Flink's avro format) with event time from ``time_field``."""
+    options = _source_options(topic, "avro", settings)
+    return _create(table, schemas.flink_columns(schema), options, _watermark(time_field, settings))
+
+
+def raw_action_source(table: str, topic: str, time_function: str, settings: JobSettings) -> str:
+    """The user-actions topic as raw bytes, so one undecodable record cannot fail the job.
+
+    Event time comes from ``time_function`` (which reads it from the bytes) and falls back to the
+    Kafka timestamp for records that do not decode, so poison never stalls the watermark.
+    """
+    columns = [
+        "`raw_value` BYTES",
+        "`kafka_partition` INT METADATA FROM 'partition' VIRTUAL",
+        "`kafka_offset` BIGINT METADATA FROM 'offset' VIRTUAL",
+        "`kafka_time` TIMESTAMP_LTZ(3) METADATA FROM 'timestamp' VIRTUAL",
+        f"`event_time` AS COALESCE({time_function}(`raw_value`), CAST(`kafka_time` AS TIMESTAMP(3)))",
+    ]
+    return _create(table, columns, _source_options(topic, "raw", settings), _watermark("event_time", settings))
+
+
+def kafka_sink(table: str, topic: str, schema: str, key_field: str | None, settings: JobSettings) -> str:
+    """An exactly-once Avro Kafka sink, keyed by ``key_field`` (a string) so per-key order holds."""
+    options = {**_kafka(topic, settings), "value.format": "avro", **_exactly_once(topic, settings)}
+    if key_field is not None:
+        options.update({"key.format": "raw", "key.fields": key_field, "value.fields-include": "ALL"})
     return _create(table, schemas.flink_columns(schema), options)
+
+
+def raw_sink(table: str, topic: str, key_field: str, settings: JobSettings) -> str:
+    """An exactly-once Kafka sink of bytes as they were read: clean events stay byte-identical."""
+    columns = [f"{quote(key_field)} STRING NOT NULL", "`raw_value` BYTES"]
+    options = {
+        **_kafka(topic, settings),
+        "key.format": "raw",
+        "key.fields": key_field,
+        "value.format": "raw",
+        "value.fields-include": "EXCEPT_KEY",
+        **_exactly_once(topic, settings),
+    }
+    return _create(table, columns, options)
 
 
 def parquet_dataset(table: str, path: Path, schema: str) -> str:
@@ -74,20 +115,20 @@ def parquet_dataset(table: str, path: Path, schema: str) -> str:
         "parquet.utc-timezone": "true",
         "sink.partition-commit.policy.kind": "success-file",
     }
-    partition = ", ".join(quote(c) for c in PARTITION_COLUMNS)
-    body = ",\n".join(f"  {column}" for column in columns)
-    return (
-        f"{GENERATED}\nCREATE TABLE {quote(table)} (\n{body}\n) PARTITIONED BY ({partition}) "
-        f"WITH (\n{_options(options)}\n)"
-    )
+    partition = " PARTITIONED BY (" + ", ".join(quote(c) for c in PARTITION_COLUMNS) + ")"
+    return _create(table, columns, options, partitioned=partition)
 
 
-def partition_values(time_field: str) -> str:
-    """SELECT expressions for ``dt`` and ``hr`` from a TIMESTAMP(3) column (UTC)."""
-    column = quote(time_field)
-    return f"DATE_FORMAT({column}, 'yyyy-MM-dd') AS dt, DATE_FORMAT({column}, 'HH') AS hr"
+def partition_values(time_expression: str) -> str:
+    """SELECT expressions for ``dt`` and ``hr`` from a TIMESTAMP(3) expression (UTC)."""
+    return f"DATE_FORMAT({time_expression}, 'yyyy-MM-dd') AS dt, DATE_FORMAT({time_expression}, 'HH') AS hr"
 
 
 def select_all(schema: str) -> str:
     """Every field of ``schema`` in wire order, quoted, for INSERT … SELECT."""
     return ", ".join(quote(name) for name in schemas.field_names(schema))
+
+
+def select_nested(column: str, schema: str) -> str:
+    """Every field of the ROW column ``column`` (typed by ``schema``) as a top-level column."""
+    return ", ".join(f"{quote(column)}.{quote(name)} AS {quote(name)}" for name in schemas.field_names(schema))

@@ -171,7 +171,7 @@ def create_topics(bootstrap_servers: str, topics: Topics) -> list[str]:
     for name, spec in topics.specs().items():
         if name in existing:
             continue
-        config = {"cleanup.policy": spec.cleanup_policy}
+        config: dict[str, str] = {"cleanup.policy": spec.cleanup_policy}
         if spec.retention_ms is not None:
             config["retention.ms"] = str(spec.retention_ms)
         wanted.append(NewTopic(name, num_partitions=spec.partitions, replication_factor=1, config=config))
@@ -180,7 +180,7 @@ def create_topics(bootstrap_servers: str, topics: Topics) -> list[str]:
     for name, future in admin.create_topics(wanted, operation_timeout=30).items():
         try:
             future.result()
-        except Exception as error:  # noqa: BLE001
+        except Exception as error:
             if "TOPIC_ALREADY_EXISTS" not in str(error):
                 raise StackError(f"creating topic {name} failed: {error}") from error
     return [topic.topic for topic in wanted]

@@ -31,6 +31,7 @@ def ensure_jars(settings: StackSettings) -> None:
     wanted = {
         settings.jars_dir / "kafka": REPO_ROOT / "connectors" / "kafka" / "pom.xml",
         settings.jars_dir / "flink": REPO_ROOT / "connectors" / "pom.xml",
+        settings.jars_dir / "job": REPO_ROOT / "connectors" / "functions" / "pom.xml",
     }
     for folder, pom in wanted.items():
         if folder.is_dir() and any(folder.glob("*.jar")):

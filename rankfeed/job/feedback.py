@@ -1,0 +1,99 @@
+"""The feedback job's plan: raw actions in; clean events, labels, LTR examples and sessions out.
+
+    user-actions (raw bytes, event time read from them)
+      └─ SessionLabeler (keyed by session_id) ─┬─ event    ▶ user-actions-clean, events/
+                                               ├─ feedback ▶ feedback-events
+                                               ├─ ltr      ▶ ltr-examples, ltr_examples/
+                                               ├─ session  ▶ session-summaries, sessions/
+                                               ├─ late     ▶ user-actions-late
+                                               └─ dlq      ▶ user-actions-dlq
+
+Every stage is SQL over JVM functions; there is one keyed, stateful pass (SessionLabeler), which
+is what keeps the job fast. All sinks are exactly once: Kafka by transactions, Parquet by files
+committed on checkpoints.
+"""
+
+from __future__ import annotations
+
+from pyflink.table import StatementSet, TableEnvironment
+
+from rankfeed import schemas
+from rankfeed.job import functions, tables
+from rankfeed.schemas import quote
+from rankfeed.settings import JobSettings
+
+SOURCE = "user_actions_raw"
+KEYED = "keyed_actions"
+LABELLED = "labelled"
+
+#: Parquet dataset folders under JobSettings.parquet_dir.
+EVENTS_DATASET = "events"
+LTR_DATASET = "ltr_examples"
+SESSIONS_DATASET = "sessions"
+
+
+def register_views(env: TableEnvironment, settings: JobSettings) -> None:
+    functions.register(env)
+    env.execute_sql(tables.raw_action_source(SOURCE, settings.topics.user_actions, "UserActionTime", settings))
+    env.execute_sql(
+        f"CREATE TEMPORARY VIEW {KEYED} AS SELECT UserActionSession(`raw_value`) AS `session_id`, `raw_value`, "
+        f"`kafka_partition`, `kafka_offset`, `event_time` FROM {SOURCE}"
+    )
+    env.execute_sql(
+        f"CREATE TEMPORARY VIEW {LABELLED} AS SELECT * FROM SessionLabeler("
+        f"input => TABLE {KEYED} PARTITION BY `session_id`, on_time => DESCRIPTOR(`event_time`), "
+        f"uid => 'session-labeler')"
+    )
+
+
+def register_sinks(env: TableEnvironment, settings: JobSettings) -> None:
+    topics = settings.topics
+    root = settings.parquet_dir
+    ddl = [
+        tables.raw_sink("clean_topic", topics.user_actions_clean, "session_id", settings),
+        tables.kafka_sink("feedback_topic", topics.feedback_events, schemas.FEEDBACK_EVENT, "session_id", settings),
+        tables.kafka_sink("ltr_topic", topics.ltr_examples, schemas.LTR_EXAMPLE, "session_id", settings),
+        tables.kafka_sink("sessions_topic", topics.session_summaries, schemas.SESSION_SUMMARY, "session_id", settings),
+        tables.kafka_sink("late_topic", topics.late, schemas.REJECTED_ACTION, None, settings),
+        tables.kafka_sink("dlq_topic", topics.dlq, schemas.REJECTED_ACTION, None, settings),
+        tables.parquet_dataset("events_parquet", root / EVENTS_DATASET, schemas.USER_ACTION),
+        tables.parquet_dataset("ltr_parquet", root / LTR_DATASET, schemas.LTR_EXAMPLE),
+        tables.parquet_dataset("sessions_parquet", root / SESSIONS_DATASET, schemas.SESSION_SUMMARY),
+    ]
+    for statement in ddl:
+        env.execute_sql(statement)
+
+
+def _of_kind(kind: str) -> str:
+    return f"FROM {LABELLED} WHERE `kind` = '{kind}'"
+
+
+def _partitions(column: str, field: str) -> str:
+    return tables.partition_values(f"{quote(column)}.{quote(field)}")
+
+
+def build(env: TableEnvironment, settings: JobSettings) -> StatementSet:
+    register_views(env, settings)
+    register_sinks(env, settings)
+    event = tables.select_nested("event", schemas.USER_ACTION)
+    feedback = tables.select_nested("feedback", schemas.FEEDBACK_EVENT)
+    ltr = tables.select_nested("ltr", schemas.LTR_EXAMPLE)
+    summary = tables.select_nested("summary", schemas.SESSION_SUMMARY)
+    statements = env.create_statement_set()
+    inserts = [
+        f"INSERT INTO clean_topic SELECT `session_id`, `event_raw` {_of_kind('event')}",
+        f"INSERT INTO events_parquet SELECT {event}, {_partitions('event', 'timestamp')} {_of_kind('event')}",
+        f"INSERT INTO feedback_topic SELECT {feedback} {_of_kind('feedback')}",
+        f"INSERT INTO ltr_topic SELECT {ltr} {_of_kind('ltr')}",
+        f"INSERT INTO ltr_parquet SELECT {ltr}, {_partitions('ltr', 'search_time')} {_of_kind('ltr')}",
+        f"INSERT INTO sessions_topic SELECT {summary} {_of_kind('session')}",
+        f"INSERT INTO sessions_parquet SELECT {summary}, {_partitions('summary', 'session_start')} "
+        f"{_of_kind('session')}",
+        f"INSERT INTO late_topic SELECT `reason`, `event_raw`, `event_id`, CAST(`rowtime` AS TIMESTAMP(3)), "
+        f"CAST(NULL AS INT), CAST(NULL AS BIGINT) {_of_kind('late')}",
+        f"INSERT INTO dlq_topic SELECT `reason`, `event_raw`, CAST(NULL AS STRING), CAST(NULL AS TIMESTAMP(3)), "
+        f"`source_partition`, `source_offset` {_of_kind('dlq')}",
+    ]
+    for insert in inserts:
+        statements.add_insert_sql(insert)
+    return statements
