@@ -114,7 +114,7 @@ class JobSettings(_Settings):
     startup_mode: Literal["earliest-offset", "latest-offset", "group-offsets"] = "earliest-offset"
     parquet_dir: Path = BUILD_DIR / "local" / "data"
     checkpoint_interval_seconds: int = Field(default=10, ge=1)
-    watermark_delay_seconds: int = Field(default=5, ge=0)
+    watermark_delay_seconds: int = Field(default=5, ge=0, description="bounded out-of-orderness")
     source_idle_timeout_seconds: int = Field(default=30, ge=1)
     parallelism: int = Field(default=1, ge=1)
     transactional_id_prefix: str = "rankfeed-feedback"
@@ -124,7 +124,7 @@ class JobSettings(_Settings):
     # Label semantics (see README, "How labels are decided").
     quick_back_threshold_seconds: float = Field(default=10.0, gt=0)
     session_gap_minutes: float = Field(default=30.0, gt=0)
-    allowed_lateness_seconds: float = Field(default=0.0, ge=0)
+    allowed_lateness_seconds: int = Field(default=0, ge=0)
     no_click_policy: Literal["drop", "top_k"] = "drop"
     no_click_top_k: int = Field(default=5, ge=1)
     labels: LabelTable = LabelTable()
@@ -143,7 +143,6 @@ def label_job_parameters(settings: JobSettings) -> dict[str, str]:
     return {
         f"{prefix}quick-back-threshold-ms": str(round(settings.quick_back_threshold_seconds * 1000)),
         f"{prefix}session-gap-ms": str(round(settings.session_gap_minutes * 60_000)),
-        f"{prefix}allowed-lateness-ms": str(round(settings.allowed_lateness_seconds * 1000)),
         f"{prefix}no-click-top-k": str(top_k),
         f"{prefix}click": str(settings.labels.click),
         f"{prefix}book": str(settings.labels.book),

@@ -1,11 +1,12 @@
 """The feedback job's plan: raw actions in; clean events, labels, LTR examples and sessions out.
 
     user-actions (raw bytes, event time read from them)
+      ├─ at or behind the watermark ─────────────┬─ decodes ──▶ user-actions-late
+      │                                          └─ poison ───▶ user-actions-dlq
       └─ SessionLabeler (keyed by session_id) ─┬─ event    ▶ user-actions-clean, events/
                                                ├─ feedback ▶ feedback-events
                                                ├─ ltr      ▶ ltr-examples, ltr_examples/
                                                ├─ session  ▶ session-summaries, sessions/
-                                               ├─ late     ▶ user-actions-late
                                                └─ dlq      ▶ user-actions-dlq
 
 Every stage is SQL over JVM functions; there is one keyed, stateful pass (SessionLabeler), which
@@ -24,6 +25,7 @@ from rankfeed.settings import JobSettings
 
 SOURCE = "user_actions_raw"
 KEYED = "keyed_actions"
+BEHIND = "behind_watermark"
 LABELLED = "labelled"
 
 #: Parquet dataset folders under JobSettings.parquet_dir.
@@ -35,9 +37,17 @@ SESSIONS_DATASET = "sessions"
 def register_views(env: TableEnvironment, settings: JobSettings) -> None:
     functions.register(env)
     env.execute_sql(tables.raw_action_source(SOURCE, settings.topics.user_actions, "UserActionTime", settings))
+    # Flink's PTF runtime drops rows at or behind the watermark without a trace; route them first.
+    watermark = "CURRENT_WATERMARK(`event_time`)"
     env.execute_sql(
         f"CREATE TEMPORARY VIEW {KEYED} AS SELECT UserActionSession(`raw_value`) AS `session_id`, `raw_value`, "
-        f"`kafka_partition`, `kafka_offset`, `event_time` FROM {SOURCE}"
+        f"`kafka_partition`, `kafka_offset`, `event_time` FROM {SOURCE} "
+        f"WHERE {watermark} IS NULL OR `event_time` > {watermark}"
+    )
+    env.execute_sql(
+        f"CREATE TEMPORARY VIEW {BEHIND} AS SELECT `raw_value`, `kafka_partition`, `kafka_offset`, "
+        f"CAST(`event_time` AS TIMESTAMP(3)) AS `event_time`, CAST({watermark} AS TIMESTAMP(3)) AS `watermark`, "
+        f"UserActionError(`raw_value`) AS `error` FROM {SOURCE} WHERE `event_time` <= {watermark}"
     )
     env.execute_sql(
         f"CREATE TEMPORARY VIEW {LABELLED} AS SELECT * FROM SessionLabeler("
@@ -72,6 +82,15 @@ def _partitions(column: str, field: str) -> str:
     return tables.partition_values(f"{quote(column)}.{quote(field)}")
 
 
+def _late_reason(settings: JobSettings) -> str:
+    delay = tables.watermark_delay_seconds(settings)
+    return (
+        "CONCAT('event time ', CAST(`event_time` AS STRING), ' is not after the watermark ', "
+        f"CAST(`watermark` AS STRING), ' ({delay} s out-of-orderness and allowed lateness): its session was "
+        "processed past that time already')"
+    )
+
+
 def build(env: TableEnvironment, settings: JobSettings) -> StatementSet:
     register_views(env, settings)
     register_sinks(env, settings)
@@ -89,10 +108,13 @@ def build(env: TableEnvironment, settings: JobSettings) -> StatementSet:
         f"INSERT INTO sessions_topic SELECT {summary} {_of_kind('session')}",
         f"INSERT INTO sessions_parquet SELECT {summary}, {_partitions('summary', 'session_start')} "
         f"{_of_kind('session')}",
-        f"INSERT INTO late_topic SELECT `reason`, `event_raw`, `event_id`, CAST(`rowtime` AS TIMESTAMP(3)), "
-        f"CAST(NULL AS INT), CAST(NULL AS BIGINT) {_of_kind('late')}",
+        f"INSERT INTO late_topic SELECT {_late_reason(settings)}, `raw_value`, UserActionId(`raw_value`), "
+        f"`event_time`, `kafka_partition`, `kafka_offset` FROM {BEHIND} WHERE `error` IS NULL",
+        # One INSERT per topic: two exactly-once writers on one topic would fence each other.
         f"INSERT INTO dlq_topic SELECT `reason`, `event_raw`, CAST(NULL AS STRING), CAST(NULL AS TIMESTAMP(3)), "
-        f"`source_partition`, `source_offset` {_of_kind('dlq')}",
+        f"`source_partition`, `source_offset` {_of_kind('dlq')} "
+        f"UNION ALL SELECT `error`, `raw_value`, CAST(NULL AS STRING), CAST(NULL AS TIMESTAMP(3)), "
+        f"`kafka_partition`, `kafka_offset` FROM {BEHIND} WHERE `error` IS NOT NULL",
     ]
     for insert in inserts:
         statements.add_insert_sql(insert)

@@ -8,6 +8,8 @@ from pyflink.table import TableEnvironment
 JAVA_FUNCTIONS = {
     "UserActionTime": "io.rankfeed.flink.UserActionTime",
     "UserActionSession": "io.rankfeed.flink.UserActionSession",
+    "UserActionId": "io.rankfeed.flink.UserActionId",
+    "UserActionError": "io.rankfeed.flink.UserActionError",
     "SessionLabeler": "io.rankfeed.flink.SessionLabeler",
 }
 

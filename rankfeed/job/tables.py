@@ -36,9 +36,15 @@ def _kafka(topic: str, settings: JobSettings) -> dict[str, str]:
     }
 
 
+def watermark_delay_seconds(settings: JobSettings) -> int:
+    """Out-of-orderness plus allowed lateness: Flink's event-time operators drop what is behind the
+    watermark, so lateness that is allowed has to be lateness the watermark waits for."""
+    return settings.watermark_delay_seconds + settings.allowed_lateness_seconds
+
+
 def _watermark(time_column: str, settings: JobSettings) -> str:
     column = quote(time_column)
-    return f",\n  WATERMARK FOR {column} AS {column} - INTERVAL '{settings.watermark_delay_seconds}' SECOND(3)"
+    return f",\n  WATERMARK FOR {column} AS {column} - INTERVAL '{watermark_delay_seconds(settings)}' SECOND(3)"
 
 
 def _source_options(topic: str, value_format: str, settings: JobSettings) -> dict[str, str]:
@@ -69,15 +75,15 @@ def kafka_source(table: str, topic: str, schema: str, time_field: str, settings:
 def raw_action_source(table: str, topic: str, time_function: str, settings: JobSettings) -> str:
     """The user-actions topic as raw bytes, so one undecodable record cannot fail the job.
 
-    Event time comes from ``time_function`` (which reads it from the bytes) and falls back to the
-    Kafka timestamp for records that do not decode, so poison never stalls the watermark.
+    Event time comes from ``time_function`` (which reads it from the bytes). Bytes without a
+    readable time get the epoch: they can never move the watermark (a wall-clock fallback would
+    make a replay's every later action late), and they reach the dead-letter topic either way.
     """
     columns = [
         "`raw_value` BYTES",
         "`kafka_partition` INT METADATA FROM 'partition' VIRTUAL",
         "`kafka_offset` BIGINT METADATA FROM 'offset' VIRTUAL",
-        "`kafka_time` TIMESTAMP_LTZ(3) METADATA FROM 'timestamp' VIRTUAL",
-        f"`event_time` AS COALESCE({time_function}(`raw_value`), CAST(`kafka_time` AS TIMESTAMP(3)))",
+        f"`event_time` AS COALESCE({time_function}(`raw_value`), TIMESTAMP '1970-01-01 00:00:00.000')",
     ]
     return _create(table, columns, _source_options(topic, "raw", settings), _watermark("event_time", settings))
 

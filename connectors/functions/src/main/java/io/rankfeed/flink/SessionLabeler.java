@@ -31,14 +31,15 @@ import org.apache.flink.types.Row;
  * fast: every separate SQL stage (dedup, MATCH_RECOGNIZE, session window) keys and stores the
  * stream again, and side by side they measured at a quarter of a single pass.
  *
- * <p>Events are buffered and processed in event-time order when the watermark passes
- * {@code time + allowed lateness}, so the output is deterministic whatever the arrival order, and
- * replay gives the same labels. An event whose slot has already passed is late and is emitted with
- * a reason instead of being dropped.
+ * <p>Events are buffered and processed in event-time order when the watermark passes them, so the
+ * output is deterministic whatever the arrival order, and replay gives the same labels. Flink's PTF
+ * runtime drops rows at or behind the watermark before {@code eval} sees them, so the job routes
+ * those to the late topic upstream (SQL, {@code CURRENT_WATERMARK}); allowed lateness is part of
+ * the watermark delay.
  *
  * <p>Bytes that do not decode against the contract are emitted as {@code dlq} rows with the reason.
  *
- * <p>Output rows carry a {@code kind}: {@code event} (a clean, deduplicated action), {@code late}, {@code dlq},
+ * <p>Output rows carry a {@code kind}: {@code event} (a clean, deduplicated action), {@code dlq},
  * {@code feedback}, {@code ltr} and {@code session}; the job splits them into sinks. Their row
  * types come from the packaged .avsc files.
  */
@@ -53,7 +54,6 @@ public class SessionLabeler extends ProcessTableFunction<Row> {
     // Configuration, read from the job parameters (onTimer gets no call arguments).
     private long quickBackThresholdMs;
     private long sessionGapMs;
-    private long allowedLatenessMs;
     private int noClickTopK;
     private int clickLabel;
     private int bookLabel;
@@ -63,7 +63,6 @@ public class SessionLabeler extends ProcessTableFunction<Row> {
     private transient ActionDecoder decoder;
     private transient Counter poison;
     private transient Counter duplicates;
-    private transient Counter late;
     private transient Counter clicks;
     private transient Counter books;
     private transient Counter quickBacks;
@@ -99,7 +98,6 @@ public class SessionLabeler extends ProcessTableFunction<Row> {
     public void open(FunctionContext context) {
         quickBackThresholdMs = Long.parseLong(context.getJobParameter(PARAM_PREFIX + "quick-back-threshold-ms", "10000"));
         sessionGapMs = Long.parseLong(context.getJobParameter(PARAM_PREFIX + "session-gap-ms", "1800000"));
-        allowedLatenessMs = Long.parseLong(context.getJobParameter(PARAM_PREFIX + "allowed-lateness-ms", "0"));
         noClickTopK = Integer.parseInt(context.getJobParameter(PARAM_PREFIX + "no-click-top-k", "0"));
         clickLabel = Integer.parseInt(context.getJobParameter(PARAM_PREFIX + "click", "1"));
         bookLabel = Integer.parseInt(context.getJobParameter(PARAM_PREFIX + "book", "2"));
@@ -109,7 +107,6 @@ public class SessionLabeler extends ProcessTableFunction<Row> {
         MetricGroup metrics = context.getMetricGroup();
         poison = metrics.counter("poison_messages");
         duplicates = metrics.counter("duplicates_dropped");
-        late = metrics.counter("late_events");
         clicks = metrics.counter("labels_click");
         books = metrics.counter("labels_book");
         quickBacks = metrics.counter("labels_quick_back");
@@ -193,7 +190,6 @@ public class SessionLabeler extends ProcessTableFunction<Row> {
             @ArgumentHint({ArgumentTrait.SET_SEMANTIC_TABLE, ArgumentTrait.REQUIRE_ON_TIME}) Row input) {
         TimeContext<Long> time = ctx.timeContext(Long.class);
         long eventTime = time.time();
-        Long watermark = time.currentWatermark();
         byte[] raw = input.getFieldAs("raw_value");
         GenericRecord action;
         try {
@@ -220,11 +216,6 @@ public class SessionLabeler extends ProcessTableFunction<Row> {
         }
         String eventId = action.get("event_id").toString();
         state.sessionId = action.get("session_id").toString();
-        if (watermark != null && eventTime + allowedLatenessMs <= watermark) {
-            late.inc();
-            collect(lateRow(eventId, raw, eventTime, watermark));
-            return;
-        }
         if (Arrays.asList(state.seen).contains(eventId)) {
             duplicates.inc();
             // Keep the first by event time: an earlier copy replaces a still-pending later one.
@@ -232,7 +223,7 @@ public class SessionLabeler extends ProcessTableFunction<Row> {
                 if (pending.eventId.equals(eventId) && eventTime < pending.time) {
                     pending.time = eventTime;
                     pending.raw = raw;
-                    time.registerOnTime(eventTime + allowedLatenessMs);
+                    time.registerOnTime(eventTime);
                 }
             }
             return;
@@ -243,7 +234,13 @@ public class SessionLabeler extends ProcessTableFunction<Row> {
         pending.raw = raw;
         state.pending = append(state.pending, pending);
         state.seen = append(state.seen, eventId);
-        time.registerOnTime(eventTime + allowedLatenessMs);
+        // Every timer this event can need is registered here: timers registered inside onTimer
+        // do not fire in Flink 2.2's PTF runtime (measured), so onTimer only consumes them.
+        time.registerOnTime(eventTime);
+        time.registerOnTime(eventTime + sessionGapMs);
+        if ("click".equals(action.get("action_type").toString())) {
+            time.registerOnTime(eventTime + quickBackThresholdMs);
+        }
     }
 
     public void onTimer(OnTimerContext ctx, SessionState state) {
@@ -252,18 +249,18 @@ public class SessionLabeler extends ProcessTableFunction<Row> {
         List<Pending> due = new ArrayList<>();
         List<Pending> later = new ArrayList<>();
         for (Pending pending : state.pending) {
-            (pending.time + allowedLatenessMs <= now ? due : later).add(pending);
+            (pending.time <= now ? due : later).add(pending);
         }
         due.sort(Comparator.comparingLong((Pending p) -> p.time).thenComparing(p -> p.eventId));
         state.pending = later.toArray(new Pending[0]);
         for (Pending pending : due) {
-            apply(state, pending, time);
+            apply(state, pending);
         }
         OpenClick click = state.openClick;
-        if (click != null && !click.decided && click.time + quickBackThresholdMs + allowedLatenessMs <= now) {
+        if (click != null && !click.decided && click.time + quickBackThresholdMs <= now) {
             decideClickWithoutDwell(state);
         }
-        if (state.open && state.end + sessionGapMs + allowedLatenessMs <= now) {
+        if (state.open && state.end + sessionGapMs <= now) {
             closeSession(state);
         }
         if (!state.open && state.pending.length == 0) {
@@ -273,7 +270,7 @@ public class SessionLabeler extends ProcessTableFunction<Row> {
 
     // ------------------------------------------------------------------ processing in event-time order
 
-    private void apply(SessionState state, Pending pending, TimeContext<Long> time) {
+    private void apply(SessionState state, Pending pending) {
         GenericRecord action = decode(pending.raw);
         long at = pending.time;
         if (state.open && at - state.end >= sessionGapMs) {
@@ -313,7 +310,6 @@ public class SessionLabeler extends ProcessTableFunction<Row> {
             case "click":
                 state.clicks++;
                 openClick(state, action, pending.eventId, at);
-                time.registerOnTime(at + quickBackThresholdMs + allowedLatenessMs);
                 break;
             case "book":
                 state.books++;
@@ -326,7 +322,6 @@ public class SessionLabeler extends ProcessTableFunction<Row> {
                 "event_id", pending.eventId,
                 "event_raw", pending.raw,
                 "event", AvroRows.toRow(action)));
-        time.registerOnTime(at + sessionGapMs + allowedLatenessMs);
     }
 
     private void startSession(SessionState state, GenericRecord action, long at) {
@@ -595,14 +590,6 @@ public class SessionLabeler extends ProcessTableFunction<Row> {
                         "client_duration", clientDuration,
                         "device", state.device,
                         "ranking_randomized", randomized));
-    }
-
-    private Row lateRow(String eventId, byte[] raw, long eventTime, long watermark) {
-        String reason = String.format(
-                "event time %s is behind the watermark %s minus the allowed lateness of %d ms; its session's output "
-                        + "for that time has been emitted already",
-                AvroRows.timestamp(eventTime), AvroRows.timestamp(watermark), allowedLatenessMs);
-        return Rows.named("kind", "late", "event_id", eventId, "event_raw", raw, "reason", reason);
     }
 
     private GenericRecord decode(byte[] raw) {
