@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import signal
 import subprocess
 import sys
 import urllib.request
@@ -21,7 +22,7 @@ from typing import Any
 import pyflink
 import yaml
 
-from rankfeed.local.procs import StackError, port_open, wait_until
+from rankfeed.local.procs import StackError, pid_alive, port_open, wait_until
 from rankfeed.settings import REPO_ROOT, StackSettings
 
 PYFLINK_HOME = Path(pyflink.__file__).resolve().parent
@@ -172,11 +173,13 @@ class FlinkCluster:
         jobs: list[dict[str, Any]] = overview.get("jobs", [])
         return jobs
 
-    def run_python_job(self, script: Path, *job_args: str, detached: bool = True) -> str:
-        """Submit ``script`` with ``flink run -py`` and return the job id Flink printed."""
+    def run_python_job(self, script: Path, *job_args: str, detached: bool = True, savepoint: str | None = None) -> str:
+        """Submit ``script`` with ``flink run -py`` (from ``savepoint`` if given) and return the job id."""
         command = [str(self.flink_bin), "run"]
         if detached:
             command.append("-d")
+        if savepoint is not None:
+            command += ["-s", savepoint]
         command += ["-py", str(script), *job_args]
         result = subprocess.run(command, env=self.env(), capture_output=True, text=True, check=False, cwd=REPO_ROOT)
         output = result.stdout + result.stderr
@@ -184,6 +187,58 @@ class FlinkCluster:
             if "has been submitted with JobID" in line:
                 return line.rsplit(" ", 1)[-1].strip()
         raise StackError(f"`flink run -py {script.name}` did not submit a job (exit {result.returncode}):\n{output}")
+
+    def taskmanager_pids(self) -> list[int]:
+        """Live TaskManager processes of this cluster (from Flink's own pid file)."""
+        pids = []
+        for pid_file in self.home.glob("flink-*-taskexecutor.pid"):
+            for line in pid_file.read_text().split():
+                if line.strip().isdigit() and pid_alive(int(line)):
+                    pids.append(int(line))
+        return pids
+
+    def kill_taskmanager(self) -> int:
+        """SIGKILL one TaskManager, as a crash would: no clean shutdown, no final checkpoint."""
+        pids = self.taskmanager_pids()
+        if not pids:
+            raise StackError("no TaskManager is running")
+        os.kill(pids[0], signal.SIGKILL)
+        return pids[0]
+
+    def start_taskmanager(self) -> None:
+        result = self._script("taskmanager.sh", "start")
+        if result.returncode != 0:
+            raise StackError(f"taskmanager.sh start failed: {result.stdout}{result.stderr}")
+
+    def job_state(self, job_id: str) -> str:
+        state: str = self.rest(f"/jobs/{job_id}")["state"]
+        return state
+
+    def stop_with_savepoint(self, job_id: str, timeout_seconds: float = 120.0) -> str:
+        """Stop the job with a savepoint (no drain: timers stay pending) and return the savepoint path."""
+        body = json.dumps({"drain": False, "targetDirectory": self.savepoint_dir.as_uri()}).encode()
+        request = urllib.request.Request(
+            f"{self.settings.flink_url}/jobs/{job_id}/stop",
+            data=body,
+            method="POST",
+            headers={"Content-Type": "application/json"},
+        )
+        with urllib.request.urlopen(request, timeout=10) as response:
+            trigger = json.loads(response.read())["request-id"]
+        location: list[str] = []
+
+        def completed() -> bool:
+            status = self.rest(f"/jobs/{job_id}/savepoints/{trigger}")
+            if status["status"]["id"] != "COMPLETED":
+                return False
+            operation = status.get("operation", {})
+            if "failure-cause" in operation:
+                raise StackError(f"stop-with-savepoint failed: {operation['failure-cause']}")
+            location.append(operation["location"])
+            return True
+
+        wait_until(completed, timeout_seconds, f"the savepoint of job {job_id}")
+        return location[0]
 
     def cancel(self, job_id: str) -> None:
         request = urllib.request.Request(f"{self.settings.flink_url}/jobs/{job_id}?mode=cancel", method="PATCH")

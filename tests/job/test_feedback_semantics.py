@@ -8,7 +8,6 @@ lateness beyond the 5 s watermark delay, no-click searches dropped.
 from __future__ import annotations
 
 import json
-import time
 import uuid
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
