@@ -139,7 +139,7 @@ def demo(
     except StackError as error:
         _fail(error)
         return
-    if len(result.output_records) == 0:
+    if not result.clean or not result.ltr:
         _fail(RuntimeError("the job produced no output; see the Flink web UI and build/local/flink/log"))
 
 

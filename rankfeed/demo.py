@@ -1,8 +1,9 @@
 """`make demo`: the whole pipeline on this machine, on synthetic traffic, with its output shown.
 
-Starts the stack, submits the feedback job if it is not running, sends seeded traffic, waits until
-the job has written it (read_committed, so only checkpointed output counts) and prints what came out.
-The stack keeps running afterwards so the web UI and the data can be explored.
+Starts the stack, submits the feedback job if it is not running, sends seeded traffic, ticks the
+watermark past the last session, waits until the job has committed its output (read_committed,
+so only checkpointed output counts) and prints what came out. The stack keeps running afterwards
+so the web UI and the data can be explored.
 """
 
 from __future__ import annotations
@@ -10,6 +11,7 @@ from __future__ import annotations
 import time
 from collections import Counter
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pyarrow.dataset as ds
@@ -18,9 +20,9 @@ from rich.console import Console
 from rich.progress import Progress
 from rich.table import Table
 
-from rankfeed import avro, simulate
+from rankfeed import avro, schemas, simulate
 from rankfeed.local.stack import Stack
-from rankfeed.producer import make_producer, produce_actions
+from rankfeed.producer import make_producer, produce_actions, send_heartbeats
 from rankfeed.settings import REPO_ROOT, JobSettings
 from rankfeed.types import Record
 
@@ -30,8 +32,11 @@ JOB_NAME = "rankfeed-feedback"
 @dataclass(frozen=True)
 class DemoResult:
     sent: int
-    output_records: list[Record]
-    parquet_rows: int
+    clean: list[Record]
+    feedback: list[Record]
+    ltr: list[Record]
+    sessions: list[Record]
+    parquet_rows: dict[str, int]
 
 
 def ensure_job(stack: Stack, console: Console) -> None:
@@ -56,10 +61,10 @@ def end_offsets(bootstrap_servers: str, topic: str) -> list[TopicPartition]:
         consumer.close()
 
 
-def read_from(
-    bootstrap_servers: str, start: list[TopicPartition], wanted: set[str], timeout_seconds: float
+def read_new(
+    bootstrap_servers: str, start: list[TopicPartition], schema: str, expected: int, timeout_seconds: float
 ) -> list[Record]:
-    """Records after ``start`` whose event_id is in ``wanted``, until all seen or the timeout."""
+    """Committed records after ``start``, until ``expected`` of them or the timeout."""
     consumer = Consumer(
         {
             "bootstrap.servers": bootstrap_servers,
@@ -69,22 +74,30 @@ def read_from(
         }
     )
     consumer.assign(start)
-    found: dict[str, Record] = {}
+    records: list[Record] = []
     deadline = time.monotonic() + timeout_seconds
     try:
-        while len(found) < len(wanted) and time.monotonic() < deadline:
+        while len(records) < expected and time.monotonic() < deadline:
             message = consumer.poll(0.5)
             if message is None or message.error():
                 continue
-            record = avro.decode(message.value())
-            if record["event_id"] in wanted:
-                found.setdefault(record["event_id"], record)
+            records.append(avro.decode(message.value(), schema))
     finally:
         consumer.close()
-    return list(found.values())
+    return records
 
 
-def run(stack: Stack, sessions: int = 300, seed: int | None = None, console: Console | None = None) -> DemoResult:
+def traffic_start(state_dir: Path) -> datetime:
+    """Now, or after the previous demo's traffic: event time must move forward or it would be late."""
+    clock = state_dir / "demo-clock"
+    now = datetime.now(UTC).replace(microsecond=0)
+    if clock.exists():
+        previous_end = datetime.fromtimestamp(float(clock.read_text()), UTC)
+        return max(now, previous_end + timedelta(hours=1))
+    return now
+
+
+def run(stack: Stack, sessions: int = 300, console: Console | None = None) -> DemoResult:
     console = console or Console()
     console.rule("rankfeed demo")
     created = stack.up()
@@ -95,52 +108,83 @@ def run(stack: Stack, sessions: int = 300, seed: int | None = None, console: Con
     ensure_job(stack, console)
 
     job = JobSettings()
+    topics = job.topics
     bootstrap = stack.settings.bootstrap_servers
-    # A fresh seed each run unless given: event_ids must be new so this run's output can be told apart.
-    shape = simulate.TrafficShape(sessions=sessions, seed=seed if seed is not None else time.time_ns() % 2**31)
+    start = traffic_start(stack.settings.state_dir)
+    shape = simulate.TrafficShape(sessions=sessions, seed=int(start.timestamp()) % 2**31, start=start)
     actions = simulate.generate(shape)
-    start = end_offsets(bootstrap, job.topics.user_actions_clean)
+    outputs = [topics.user_actions_clean, topics.feedback_events, topics.ltr_examples, topics.session_summaries]
+    offsets = {topic: end_offsets(bootstrap, topic) for topic in outputs}
+    producer = make_producer(bootstrap)
     with Progress(console=console) as progress:
         task = progress.add_task("sending actions to Kafka", total=len(actions))
         produce_actions(
-            make_producer(bootstrap),
-            job.topics.user_actions,
-            actions,
-            on_progress=lambda sent: progress.update(task, completed=sent),
+            producer, topics.user_actions, actions, on_progress=lambda sent: progress.update(task, completed=sent)
         )
-    wanted = {action["event_id"] for action in actions}
-    console.print(f"sent {len(actions)} actions ({len(wanted)} distinct event_ids, {sessions} sessions)")
-    console.print("waiting for the job to commit its output (one checkpoint interval or so)…")
-    output = read_from(bootstrap, start, wanted, timeout_seconds=120)
-    result = DemoResult(sent=len(actions), output_records=output, parquet_rows=_parquet_rows(job.parquet_dir))
+    last = max(action["timestamp"] for action in actions)
+    # Close every session: move event time past the last action plus the session gap.
+    tick = last + timedelta(minutes=job.session_gap_minutes + 1)
+    send_heartbeats(producer, topics.user_actions, tick)
+    (stack.settings.state_dir / "demo-clock").write_text(str(tick.timestamp()))
+
+    distinct = {action["event_id"]: action for action in actions}
+    labelled = sum(1 for a in distinct.values() if a["action_type"] in ("click", "book"))
+    console.print(f"sent {len(actions)} actions ({len(distinct)} distinct, {sessions} sessions, with duplicates)")
+    console.print("waiting for the job to commit its output (a checkpoint or two)…")
+    wait = 180
+    result = DemoResult(
+        sent=len(actions),
+        clean=read_new(bootstrap, offsets[topics.user_actions_clean], schemas.USER_ACTION, len(distinct), wait),
+        feedback=read_new(bootstrap, offsets[topics.feedback_events], schemas.FEEDBACK_EVENT, labelled, wait),
+        sessions=read_new(bootstrap, offsets[topics.session_summaries], schemas.SESSION_SUMMARY, sessions, wait),
+        ltr=read_new(bootstrap, offsets[topics.ltr_examples], schemas.LTR_EXAMPLE, 10**9, 10),
+        parquet_rows=_parquet_rows(job.parquet_dir),
+    )
     show(result, job, stack, console)
     return result
 
 
-def _parquet_rows(path: Path) -> int:
-    events = path / "events"
-    if not events.exists():
-        return 0
-    return int(ds.dataset(events, format="parquet", partitioning="hive", ignore_prefixes=[".", "_"]).count_rows())
+def _parquet_rows(root: Path) -> dict[str, int]:
+    counts = {}
+    for name in ("events", "ltr_examples", "sessions"):
+        path = root / name
+        dataset = ds.dataset(path, format="parquet", partitioning="hive", ignore_prefixes=[".", "_"])
+        counts[name] = int(dataset.count_rows()) if path.exists() else 0
+    return counts
+
+
+def _table(title: str, columns: list[str], rows: list[list[object]]) -> Table:
+    table = Table(title=title)
+    for column in columns:
+        table.add_column(column)
+    for row in rows:
+        table.add_row(*(f"{v:.2f}" if isinstance(v, float) else str(v) for v in row))
+    return table
 
 
 def show(result: DemoResult, job: JobSettings, stack: Stack, console: Console) -> None:
-    counts = Counter(record["action_type"] for record in result.output_records)
-    table = Table(title=f"{job.topics.user_actions_clean}: this run's actions by type")
-    table.add_column("action_type")
-    table.add_column("count", justify="right")
-    for action_type, count in counts.most_common():
-        table.add_row(action_type, str(count))
-    console.print(table)
-    sample = Table(title="a few output rows")
-    for column in ("event_id", "session_id", "timestamp", "action_type", "hotel_id", "position"):
-        sample.add_column(column)
-    for record in result.output_records[:5]:
-        sample.add_row(
-            *(str(record[c]) for c in ("event_id", "session_id", "timestamp", "action_type", "hotel_id", "position"))
-        )
-    console.print(sample)
-    console.print(f"Parquet dataset: {job.parquet_dir / 'events'} ({result.parquet_rows} rows committed in all)")
-    console.print(f"Kafka topics on {stack.settings.bootstrap_servers}: {', '.join(job.topics.specs())}")
-    console.print(f"Flink web UI: {stack.settings.flink_url}")
+    topics = job.topics
+    counts = [
+        [topics.user_actions_clean, len(result.clean), "distinct actions (duplicates dropped)"],
+        [topics.feedback_events, len(result.feedback), "labelled clicks, books, quick-backs"],
+        [topics.ltr_examples, len(result.ltr), "one per (search, examined hotel)"],
+        [topics.session_summaries, len(result.sessions), "one per session"],
+    ]
+    console.print(_table("this run's output on Kafka", ["topic", "records", "what"], counts))
+    labels = Counter((r["label_kind"], r["label"]) for r in result.ltr)
+    console.print(
+        _table("LTR labels", ["label kind", "label", "examples"], [[k, v, n] for (k, v), n in labels.most_common()])
+    )
+    sample = [
+        [r["search_id"][:8], r["hotel_id"], r["position"], r["label_kind"], r["label"], r["price"], r["price_zscore"]]
+        for r in result.ltr[:8]
+    ]
+    columns = ["search", "hotel", "position", "label kind", "label", "price", "price z"]
+    console.print(_table("a few LTR examples", columns, sample))
+    console.print(
+        f"Parquet datasets under {job.parquet_dir}: "
+        + ", ".join(f"{name}/ ({rows} rows in all)" for name, rows in result.parquet_rows.items())
+    )
+    console.print(f"Kafka topics on {stack.settings.bootstrap_servers}: {', '.join(topics.specs())}")
+    console.print(f"Flink web UI: {stack.settings.flink_url} (the job is '{JOB_NAME}')")
     console.print("The stack keeps running. Stop it with `make down` (or `rankfeed local down`).")
