@@ -7,7 +7,9 @@
 FROM maven:3.9-eclipse-temurin-17 AS jars
 WORKDIR /src
 COPY connectors/ connectors/
-RUN --mount=type=cache,target=/root/.m2 mvn -B -q -f connectors/pom.xml package
+COPY schemas/ schemas/
+RUN --mount=type=cache,target=/root/.m2 mvn -B -q -f connectors/pom.xml package \
+    && mvn -B -q -f connectors/functions/pom.xml package
 
 FROM flink:2.2.1-scala_2.12-java17
 
@@ -40,6 +42,9 @@ COPY jobs/ jobs/
 RUN pip install -e /opt/rankfeed
 
 COPY --from=jars /src/build/jars/flink/ /opt/flink/lib/
+# The job's own functions travel with each submission (pipeline.jars), not in lib/.
+COPY --from=jars /src/build/jars/job/ /opt/rankfeed/build/jars/job/
+ENV RANKFEED_FUNCTIONS_JAR=/opt/rankfeed/build/jars/job/rankfeed-flink-functions.jar
 
 # Named volumes take their owner from the mount point in the image on first use;
 # Flink runs as `flink` and must be able to write both.

@@ -14,6 +14,9 @@ def create_table_environment(settings: JobSettings, pipeline_name: str) -> Table
     config.set("parallelism.default", str(settings.parallelism))
     config.set("execution.checkpointing.interval", f"{settings.checkpoint_interval_seconds} s")
     config.set("execution.checkpointing.mode", "EXACTLY_ONCE")
+    # Chained operators hand rows over without a defensive copy; Table API operators do not
+    # mutate their input, and the copies measured ~10 % of the feedback job's time.
+    config.set("pipeline.object-reuse", "true")
     # Event times are UTC instants; casts and DATE_FORMAT must not depend on the machine's zone.
     config.set("table.local-time-zone", "UTC")
     parameters = label_job_parameters(settings)
