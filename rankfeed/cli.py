@@ -9,6 +9,7 @@ import typer
 from rich.console import Console
 from rich.progress import Progress
 
+from rankfeed import offline_cli
 from rankfeed.local.procs import StackError
 from rankfeed.local.stack import Stack
 from rankfeed.settings import REPO_ROOT, StackSettings, load_settings
@@ -150,6 +151,12 @@ def ddl(schema: Annotated[str, typer.Argument(help="schema name, e.g. user_actio
 
     for column in schemas.flink_columns(schema):
         console.print(column, highlight=False)
+
+
+app.command("propensity")(offline_cli.estimate_propensity)
+app.command("export-ltr")(offline_cli.export_ltr)
+app.command("train")(offline_cli.train)
+app.command("report")(offline_cli.report)
 
 
 if __name__ == "__main__":

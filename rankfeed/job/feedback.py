@@ -19,6 +19,7 @@ from __future__ import annotations
 from pyflink.table import StatementSet, TableEnvironment
 
 from rankfeed import schemas
+from rankfeed.datasets import EVENTS_DATASET, LTR_DATASET, SESSIONS_DATASET
 from rankfeed.job import functions, tables
 from rankfeed.schemas import quote
 from rankfeed.settings import JobSettings
@@ -27,11 +28,6 @@ SOURCE = "user_actions_raw"
 KEYED = "keyed_actions"
 BEHIND = "behind_watermark"
 LABELLED = "labelled"
-
-#: Parquet dataset folders under JobSettings.parquet_dir.
-EVENTS_DATASET = "events"
-LTR_DATASET = "ltr_examples"
-SESSIONS_DATASET = "sessions"
 
 
 def register_views(env: TableEnvironment, settings: JobSettings) -> None:

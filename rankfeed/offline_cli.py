@@ -1,0 +1,190 @@
+"""Offline commands: estimate position bias, export LTR examples for LightGBM, train, report.
+
+Each function is a typer command registered on the main app in ``rankfeed.cli``. The heavy
+libraries (LightGBM, matplotlib) are imported inside the commands, so ``rankfeed --help`` and the
+stack commands stay fast.
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.markup import escape
+from rich.table import Table
+
+from rankfeed.propensity import DEFAULT_MAX_WEIGHT, DEFAULT_PRIOR_STRENGTH
+from rankfeed.settings import BUILD_DIR, JobSettings, load_settings
+
+console = Console()
+
+ParquetDirOption = Annotated[
+    Path | None,
+    typer.Option(
+        "--parquet-dir",
+        help="the feedback job's Parquet folder (holds events/, ltr_examples/); "
+        "default: parquet_dir of the job settings",
+    ),
+]
+JobConfigOption = Annotated[Path | None, typer.Option("--job-config", help="YAML of JobSettings")]
+
+
+class PropensityMethod(StrEnum):
+    """How θ is estimated: from deliberately shuffled lists, or by EM from ordinary traffic."""
+
+    randomized = "randomized"
+    em = "em"
+
+
+def _job_settings(job_config: Path | None) -> JobSettings:
+    return load_settings(JobSettings, job_config)
+
+
+def _fail(error: Exception) -> typer.Exit:
+    console.print(f"[red]error:[/red] {escape(str(error))}", highlight=False)
+    return typer.Exit(1)
+
+
+def estimate_propensity(
+    out: Annotated[Path, typer.Option("--out", help="where to write the propensity table (JSON)")] = BUILD_DIR
+    / "propensity.json",
+    method: Annotated[PropensityMethod, typer.Option(help="randomized lists, or EM over all lists")] = (
+        PropensityMethod.randomized
+    ),
+    max_weight: Annotated[float, typer.Option(help="IPS weights above this are cut")] = DEFAULT_MAX_WEIGHT,
+    prior_strength: Annotated[
+        float, typer.Option(help="pseudo-impressions per position pulling θ towards 1/k (randomized method)")
+    ] = DEFAULT_PRIOR_STRENGTH,
+    parquet_dir: ParquetDirOption = None,
+    job_config: JobConfigOption = None,
+) -> None:
+    """Estimate θ_k (examination probability by position) and write a versioned propensity table.
+
+    Reads events/ (every impression) when present, else ltr_examples/ (biased at deep positions).
+    """
+    from rankfeed.report import ReportError, load_impressions
+    from rankfeed.report import estimate_propensity as estimate
+
+    try:
+        impressions = load_impressions(parquet_dir or _job_settings(job_config).parquet_dir)
+        table = estimate(impressions, method.value, prior_strength=prior_strength, max_weight=max_weight)
+    except (ReportError, ValueError) as error:
+        raise _fail(error) from error
+    table.save(out)
+    theta = ", ".join(f"{value:.3f}" for value in table.theta[:10])
+    used = "randomized impressions" if table.method == "randomized" else "impressions"
+    console.print(f"wrote {out}: version {table.version}, from {table.impressions:,} {used} of {impressions.source}/")
+    console.print(f"θ_1..θ_{min(10, len(table.theta))}: {theta}", highlight=False)
+
+
+def export_ltr(
+    out: Annotated[Path, typer.Option("--out", help="export folder (created)")] = BUILD_DIR / "ltr-export",
+    feature: Annotated[
+        list[str] | None,
+        typer.Option("--feature", help="feature column, repeatable; default: price, rating and their in-list ranks"),
+    ] = None,
+    weight: Annotated[
+        str, typer.Option(help="column to use as example weight, or 'none' for no weight file")
+    ] = "ips_weight",
+    propensity: Annotated[
+        Path | None, typer.Option("--propensity", help="propensity table (JSON) to weight clicks with 1/θ_k instead")
+    ] = None,
+    parquet_dir: ParquetDirOption = None,
+    job_config: JobConfigOption = None,
+) -> None:
+    """Export ltr_examples/ as LightGBM lambdarank input: ltr.csv with .query and .weight side files."""
+    from rankfeed.export import DEFAULT_FEATURES, ExportError
+    from rankfeed.export import export_ltr as export
+    from rankfeed.propensity import PropensityTable
+
+    settings = _job_settings(job_config)
+    try:
+        table = PropensityTable.load(propensity) if propensity is not None else None
+        result = export(
+            parquet_dir or settings.parquet_dir,
+            out,
+            features=feature or DEFAULT_FEATURES,
+            weight=None if weight.lower() == "none" else weight,
+            propensity=table,
+            labels=settings.labels,
+        )
+    except (ExportError, FileNotFoundError, ValueError) as error:
+        raise _fail(error) from error
+    console.print(
+        f"wrote {result.rows:,} examples in {len(result.group_sizes):,} result lists to {out} "
+        f"(features: {', '.join(result.features)}; weights: {result.weight_source or 'none'})",
+        highlight=False,
+    )
+
+
+def train(
+    export_dir: Annotated[Path, typer.Argument(help="folder written by `rankfeed export-ltr`")],
+    holdout_fraction: Annotated[float, typer.Option(help="share of result lists held out for NDCG")] = 0.2,
+    seed: Annotated[int, typer.Option(help="seed of the split and of LightGBM")] = 7,
+    rounds: Annotated[int, typer.Option(help="boosting rounds")] = 200,
+    model_dir: Annotated[
+        Path | None, typer.Option(help="where model-plain.txt and model-ips.txt go; default: the export folder")
+    ] = None,
+) -> None:
+    """Train LambdaMART with and without IPS weights; print NDCG@10 on held-out result lists.
+
+    Both models see the same split; the logged (production) order is scored too, as the baseline.
+    """
+    from rankfeed.export import ExportError, read_manifest
+    from rankfeed.train import TrainResult, train_lambdamart
+
+    folder = model_dir or export_dir
+    results: list[TrainResult] = []
+    try:
+        has_weights = read_manifest(export_dir)["weight_file"] is not None
+        for use_ips in (False, True) if has_weights else (False,):
+            name = "model-ips.txt" if use_ips else "model-plain.txt"
+            results.append(
+                train_lambdamart(export_dir, holdout_fraction, seed, use_ips, rounds, model_path=folder / name)
+            )
+    except (ExportError, ValueError) as error:
+        raise _fail(error) from error
+    first = results[0]
+    table = Table(title=f"held-out NDCG@10 over {first.evaluated_lists:,} of {first.holdout_lists:,} result lists")
+    for column in ("ranking", "NDCG@10 (logged labels)", "IPS-NDCG@10"):
+        table.add_column(column)
+    table.add_row("logged order", f"{first.logged_order_ndcg_at_10:.4f}", f"{first.logged_order_ips_ndcg_at_10:.4f}")
+    for result in results:
+        label = "LambdaMART + IPS" if result.use_ips else "LambdaMART"
+        table.add_row(label, f"{result.ndcg_at_10:.4f}", f"{result.ips_ndcg_at_10:.4f}")
+    console.print(table)
+    if not has_weights:
+        console.print("the export has no weight file: trained without IPS only")
+    elif results[-1].uniform_weights:
+        console.print("every weight is equal: the IPS model is the plain model; export with --propensity")
+    console.print(f"models in {folder}")
+
+
+def report(
+    out: Annotated[Path, typer.Option("--out", help="report folder (created)")] = BUILD_DIR / "report",
+    bootstrap: Annotated[int, typer.Option(help="bootstrap replicates for the θ band")] = 200,
+    seed: Annotated[int, typer.Option(help="seed of the bootstrap")] = 0,
+    parquet_dir: ParquetDirOption = None,
+    job_config: JobConfigOption = None,
+) -> None:
+    """Write an HTML report (index.html + PNGs): CTR and θ by position, labels, dwell, quick-backs."""
+    from rankfeed.export import ExportError
+    from rankfeed.report import ReportError, write_report
+
+    settings = _job_settings(job_config)
+    try:
+        written = write_report(
+            parquet_dir or settings.parquet_dir,
+            out,
+            bootstrap_replicates=bootstrap,
+            seed=seed,
+            quick_back_threshold_seconds=settings.quick_back_threshold_seconds,
+        )
+    except (ExportError, ReportError, ValueError) as error:
+        raise _fail(error) from error
+    console.print(
+        f"wrote {written.index_path} ({len(written.plots)} plots, impressions from {written.impressions_source})"
+    )
