@@ -91,6 +91,7 @@ class StackSettings(_Settings):
     kafka_controller_port: int = 9093
     kafka_heap: str = "1g"
     flink_rest_port: int = 8081
+    flink_rpc_port: int = 6123
     state_dir: Path = BUILD_DIR / "local"
     jars_dir: Path = BUILD_DIR / "jars"
     topics: Topics = Topics()

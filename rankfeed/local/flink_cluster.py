@@ -83,6 +83,7 @@ class FlinkCluster:
         config.update(
             {
                 "rest.port": self.settings.flink_rest_port,
+                "jobmanager.rpc.port": self.settings.flink_rpc_port,
                 "execution.checkpointing.dir": self.checkpoint_dir.as_uri(),
                 "execution.checkpointing.savepoint-dir": self.savepoint_dir.as_uri(),
                 "env.log.dir": str(self.log_dir),

@@ -18,7 +18,7 @@ def test_up_twice_is_fine_and_status_shows_both(stack: Stack) -> None:
     assert stack.up() == [], "a second up creates nothing"
     status = stack.status()
     assert status["kafka"].startswith("running")
-    assert "running, web UI http://localhost:8081" in status["flink"]
+    assert f"running, web UI {stack.settings.flink_url}" in status["flink"]
     assert "1 TaskManager" in status["flink"]
 
 
