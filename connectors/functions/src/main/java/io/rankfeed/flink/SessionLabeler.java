@@ -49,6 +49,7 @@ public class SessionLabeler extends ProcessTableFunction<Row> {
 
     public static final String PARAM_PREFIX = "rankfeed.labels.";
     private static final String HEARTBEAT = "heartbeat";
+    private static final String CLOSE_TIMER = "close";
     private static final Set<String> QUICK_BACK_NEXT_ACTIONS = Set.of("back", "search", "impression", "click");
 
     // Configuration, read from the job parameters (onTimer gets no call arguments).
@@ -164,7 +165,18 @@ public class SessionLabeler extends ProcessTableFunction<Row> {
         public boolean decided;
     }
 
+    /**
+     * What Flink keeps per session: the {@link Session} encoded by {@link SessionCodec}. As a
+     * structured type with nested arrays, Flink converted it field by field on every call, which
+     * profiled at a third of the job's time; one byte array costs a copy.
+     */
     public static class SessionState {
+        public byte[] encoded;
+    }
+
+    /** A session as the labelling logic sees it; loaded from and stored into {@link SessionState}. */
+    public static class Session {
+        public long closeTimer;
         public boolean open;
         public String sessionId;
         public String userId;
@@ -186,8 +198,23 @@ public class SessionLabeler extends ProcessTableFunction<Row> {
 
     public void eval(
             Context ctx,
-            @StateHint(ttl = "1 d") SessionState state,
+            @StateHint(ttl = "1 d") SessionState stored,
             @ArgumentHint({ArgumentTrait.SET_SEMANTIC_TABLE, ArgumentTrait.REQUIRE_ON_TIME}) Row input) {
+        Session state = SessionCodec.read(stored.encoded);
+        process(ctx, state, input);
+        store(ctx, stored, state);
+    }
+
+    /** Write the session back, or drop the key's state once nothing is open or pending. */
+    private static void store(Context ctx, SessionState stored, Session state) {
+        if (!state.open && state.pending.length == 0 && state.closeTimer == 0) {
+            ctx.clearAllState();
+        } else {
+            stored.encoded = SessionCodec.write(state);
+        }
+    }
+
+    private void process(Context ctx, Session state, Row input) {
         TimeContext<Long> time = ctx.timeContext(Long.class);
         long eventTime = time.time();
         byte[] raw = input.getFieldAs("raw_value");
@@ -202,16 +229,10 @@ public class SessionLabeler extends ProcessTableFunction<Row> {
                     "reason", invalid.getMessage(),
                     "source_partition", input.getFieldAs("kafka_partition"),
                     "source_offset", input.getFieldAs("kafka_offset")));
-            if (!state.open && state.pending.length == 0) {
-                ctx.clearAllState();
-            }
             return;
         }
         if (HEARTBEAT.equals(action.get("action_type").toString())) {
             // A heartbeat's only job was to move the watermark, which happened upstream.
-            if (!state.open && state.pending.length == 0) {
-                ctx.clearAllState();
-            }
             return;
         }
         String eventId = action.get("event_id").toString();
@@ -237,13 +258,26 @@ public class SessionLabeler extends ProcessTableFunction<Row> {
         // Every timer this event can need is registered here: timers registered inside onTimer
         // do not fire in Flink 2.2's PTF runtime (measured), so onTimer only consumes them.
         time.registerOnTime(eventTime);
-        time.registerOnTime(eventTime + sessionGapMs);
+        if (eventTime + sessionGapMs > state.closeTimer) {
+            // One close timer per session, moved forward as later actions arrive.
+            state.closeTimer = eventTime + sessionGapMs;
+            time.registerOnTime(CLOSE_TIMER, state.closeTimer);
+        }
         if ("click".equals(action.get("action_type").toString())) {
             time.registerOnTime(eventTime + quickBackThresholdMs);
         }
     }
 
-    public void onTimer(OnTimerContext ctx, SessionState state) {
+    public void onTimer(OnTimerContext ctx, SessionState stored) {
+        Session state = SessionCodec.read(stored.encoded);
+        fire(ctx, state);
+        if (!state.open && state.pending.length == 0) {
+            state.closeTimer = 0;
+        }
+        store(ctx, stored, state);
+    }
+
+    private void fire(OnTimerContext ctx, Session state) {
         TimeContext<Long> time = ctx.timeContext(Long.class);
         long now = time.time();
         List<Pending> due = new ArrayList<>();
@@ -263,14 +297,11 @@ public class SessionLabeler extends ProcessTableFunction<Row> {
         if (state.open && state.end + sessionGapMs <= now) {
             closeSession(state);
         }
-        if (!state.open && state.pending.length == 0) {
-            ctx.clearAllState();
-        }
     }
 
     // ------------------------------------------------------------------ processing in event-time order
 
-    private void apply(SessionState state, Pending pending) {
+    private void apply(Session state, Pending pending) {
         GenericRecord action = decode(pending.raw);
         long at = pending.time;
         if (state.open && at - state.end >= sessionGapMs) {
@@ -324,7 +355,7 @@ public class SessionLabeler extends ProcessTableFunction<Row> {
                 "event", AvroRows.toRow(action)));
     }
 
-    private void startSession(SessionState state, GenericRecord action, long at) {
+    private void startSession(Session state, GenericRecord action, long at) {
         state.open = true;
         state.userId = string(action, "user_id");
         state.device = string(action, "device");
@@ -339,7 +370,7 @@ public class SessionLabeler extends ProcessTableFunction<Row> {
         state.openClick = null;
     }
 
-    private void addShown(SessionState state, GenericRecord action, long at, String eventId) {
+    private void addShown(Session state, GenericRecord action, long at, String eventId) {
         String searchId = string(action, "search_id");
         String key = searchId != null ? searchId : eventId;
         Search search = searchFor(state, key);
@@ -373,7 +404,7 @@ public class SessionLabeler extends ProcessTableFunction<Row> {
         search.shown = shown.toArray(new Shown[0]);
     }
 
-    private void openClick(SessionState state, GenericRecord action, String eventId, long at) {
+    private void openClick(Session state, GenericRecord action, String eventId, long at) {
         OpenClick click = new OpenClick();
         click.eventId = eventId;
         click.searchId = string(action, "search_id");
@@ -389,7 +420,7 @@ public class SessionLabeler extends ProcessTableFunction<Row> {
     }
 
     /** The next action after a click arrived: dwell is known; decide quick-back if not decided yet. */
-    private void finishClick(SessionState state, OpenClick click, long nextAt, String nextType) {
+    private void finishClick(Session state, OpenClick click, long nextAt, String nextType) {
         long dwellMs = nextAt - click.time;
         double dwellSeconds = dwellMs / 1000.0;
         Outcome outcome = outcomeFor(state, click.searchId, click.hotelId);
@@ -404,12 +435,12 @@ public class SessionLabeler extends ProcessTableFunction<Row> {
     }
 
     /** The watermark passed click + T with no next action: not a quick-back; dwell is not known yet. */
-    private void decideClickWithoutDwell(SessionState state) {
+    private void decideClickWithoutDwell(Session state) {
         emitClick(state, state.openClick, false, null);
         state.openClick.decided = true;
     }
 
-    private void emitClick(SessionState state, OpenClick click, boolean quickBack, Double dwellSeconds) {
+    private void emitClick(Session state, OpenClick click, boolean quickBack, Double dwellSeconds) {
         click.decided = true;
         Outcome outcome = outcomeFor(state, click.searchId, click.hotelId);
         if (quickBack) {
@@ -436,7 +467,7 @@ public class SessionLabeler extends ProcessTableFunction<Row> {
                 search == null ? null : search.randomized));
     }
 
-    private void book(SessionState state, GenericRecord action, String eventId, long at) {
+    private void book(Session state, GenericRecord action, String eventId, long at) {
         String searchId = string(action, "search_id");
         String hotelId = string(action, "hotel_id");
         Outcome outcome = outcomeFor(state, searchId, hotelId);
@@ -461,7 +492,7 @@ public class SessionLabeler extends ProcessTableFunction<Row> {
 
     // ------------------------------------------------------------------ session close: LTR examples and summary
 
-    private void closeSession(SessionState state) {
+    private void closeSession(Session state) {
         if (state.openClick != null && !state.openClick.decided) {
             decideClickWithoutDwell(state);
         }
@@ -491,7 +522,7 @@ public class SessionLabeler extends ProcessTableFunction<Row> {
         state.seen = stillPending.toArray(new String[0]);
     }
 
-    private void emitExamples(SessionState state, Search search) {
+    private void emitExamples(Session state, Search search) {
         if (search.shown.length == 0) {
             return;
         }
@@ -566,7 +597,7 @@ public class SessionLabeler extends ProcessTableFunction<Row> {
     // ------------------------------------------------------------------ helpers
 
     private Row feedbackRow(
-            SessionState state,
+            Session state,
             String eventId,
             String searchId,
             String hotelId,
@@ -606,7 +637,7 @@ public class SessionLabeler extends ProcessTableFunction<Row> {
         return value == null ? null : value.toString();
     }
 
-    private static Search searchFor(SessionState state, String searchId) {
+    private static Search searchFor(Session state, String searchId) {
         if (searchId == null) {
             return state.resultLists.length == 0 ? null : state.resultLists[state.resultLists.length - 1];
         }
@@ -628,7 +659,7 @@ public class SessionLabeler extends ProcessTableFunction<Row> {
     }
 
     /** The outcome of hotelId in searchId's list, created on first use; null when there is no such search. */
-    private static Outcome outcomeFor(SessionState state, String searchId, String hotelId) {
+    private static Outcome outcomeFor(Session state, String searchId, String hotelId) {
         Search search = searchFor(state, searchId);
         if (search == null || hotelId == null) {
             return null;
@@ -643,7 +674,7 @@ public class SessionLabeler extends ProcessTableFunction<Row> {
     }
 
     /** Where hotelId was shown in searchId's list; the action's own position when the list is unknown. */
-    private static Integer positionOf(SessionState state, String searchId, String hotelId, Integer reported) {
+    private static Integer positionOf(Session state, String searchId, String hotelId, Integer reported) {
         Search search = searchFor(state, searchId);
         if (search != null && hotelId != null) {
             for (Shown shown : search.shown) {
