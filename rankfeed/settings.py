@@ -129,6 +129,12 @@ class JobSettings(_Settings):
     no_click_policy: Literal["drop", "top_k"] = "drop"
     no_click_top_k: int = Field(default=5, ge=1)
     labels: LabelTable = LabelTable()
+    # Real-time hotel features (hotel-features topic).
+    feature_half_life_hours: float = Field(default=168.0, gt=0)
+    feature_emit_interval_seconds: float = Field(default=5.0, gt=0)
+    position_bias_eta: float = Field(
+        default=1.0, ge=0, description="θ_k = (1/k)^η until estimated propensities are published"
+    )
     ship_jars: bool = Field(
         default=False,
         description="Add the connector jars as pipeline.jars (local mode); a cluster has them in its lib folder.",
@@ -137,8 +143,18 @@ class JobSettings(_Settings):
     functions_jar: Path = BUILD_DIR / "jars" / "job" / "rankfeed-flink-functions.jar"
 
 
-def label_job_parameters(settings: JobSettings) -> dict[str, str]:
-    """The SessionLabeler function's configuration, passed as Flink global job parameters."""
+def job_parameters(settings: JobSettings) -> dict[str, str]:
+    """The JVM functions' configuration, passed as Flink global job parameters."""
+    features = "rankfeed.features."
+    return {
+        **_label_parameters(settings),
+        f"{features}half-life-ms": str(round(settings.feature_half_life_hours * 3_600_000)),
+        f"{features}emit-interval-ms": str(round(settings.feature_emit_interval_seconds * 1000)),
+        f"{features}position-bias-eta": str(settings.position_bias_eta),
+    }
+
+
+def _label_parameters(settings: JobSettings) -> dict[str, str]:
     prefix = "rankfeed.labels."
     top_k = settings.no_click_top_k if settings.no_click_policy == "top_k" else 0
     return {

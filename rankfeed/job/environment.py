@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pyflink.table import EnvironmentSettings, TableEnvironment
 
-from rankfeed.settings import JobSettings, label_job_parameters
+from rankfeed.settings import JobSettings, job_parameters
 
 
 def create_table_environment(settings: JobSettings, pipeline_name: str) -> TableEnvironment:
@@ -19,7 +19,7 @@ def create_table_environment(settings: JobSettings, pipeline_name: str) -> Table
     config.set("pipeline.object-reuse", "true")
     # Event times are UTC instants; casts and DATE_FORMAT must not depend on the machine's zone.
     config.set("table.local-time-zone", "UTC")
-    parameters = label_job_parameters(settings)
+    parameters = job_parameters(settings)
     config.set("pipeline.global-job-parameters", ",".join(f"{k}:{v}" for k, v in parameters.items()))
     # A partition with no traffic must not hold back the watermark of the others.
     config.set("table.exec.source.idle-timeout", f"{settings.source_idle_timeout_seconds} s")

@@ -7,6 +7,7 @@
                                                ├─ feedback ▶ feedback-events
                                                ├─ ltr      ▶ ltr-examples, ltr_examples/
                                                ├─ session  ▶ session-summaries, sessions/
+                                               ├─ exposures ─ HotelFeatureAggregator (by hotel) ▶ hotel-features
                                                └─ dlq      ▶ user-actions-dlq
 
 Every stage is SQL over JVM functions; there is one keyed, stateful pass (SessionLabeler), which
@@ -26,6 +27,8 @@ from rankfeed.settings import JobSettings
 
 SOURCE = "user_actions_raw"
 KEYED = "keyed_actions"
+EXPOSURES = "exposures"
+FEATURES = "hotel_features"
 BEHIND = "behind_watermark"
 LABELLED = "labelled"
 
@@ -50,6 +53,17 @@ def register_views(env: TableEnvironment, settings: JobSettings) -> None:
         f"input => TABLE {KEYED} PARTITION BY `session_id`, on_time => DESCRIPTOR(`event_time`), "
         f"uid => 'session-labeler')"
     )
+    env.execute_sql(
+        f"CREATE TEMPORARY VIEW {EXPOSURES} AS SELECT e.`hotel_id`, l.`destination`, e.`position`, e.`examined`, "
+        f"e.`outcome`, e.`dwell_seconds`, l.`rowtime` FROM {LABELLED} AS l "
+        f"CROSS JOIN UNNEST(l.`exposures`) AS e (`hotel_id`, `position`, `examined`, `outcome`, `dwell_seconds`) "
+        f"WHERE l.`kind` = 'exposures'"
+    )
+    env.execute_sql(
+        f"CREATE TEMPORARY VIEW {FEATURES} AS SELECT * FROM HotelFeatureAggregator("
+        f"input => TABLE {EXPOSURES} PARTITION BY `hotel_id`, on_time => DESCRIPTOR(`rowtime`), "
+        f"uid => 'hotel-features')"
+    )
 
 
 def register_sinks(env: TableEnvironment, settings: JobSettings) -> None:
@@ -62,6 +76,9 @@ def register_sinks(env: TableEnvironment, settings: JobSettings) -> None:
         tables.kafka_sink("sessions_topic", topics.session_summaries, schemas.SESSION_SUMMARY, "session_id", settings),
         tables.kafka_sink("late_topic", topics.late, schemas.REJECTED_ACTION, None, settings),
         tables.kafka_sink("dlq_topic", topics.dlq, schemas.REJECTED_ACTION, None, settings),
+        tables.keyed_kafka_sink(
+            "features_topic", topics.hotel_features, schemas.HOTEL_FEATURES, "feature_key", settings
+        ),
         tables.parquet_dataset("events_parquet", root / EVENTS_DATASET, schemas.USER_ACTION),
         tables.parquet_dataset("ltr_parquet", root / LTR_DATASET, schemas.LTR_EXAMPLE),
         tables.parquet_dataset("sessions_parquet", root / SESSIONS_DATASET, schemas.SESSION_SUMMARY),
@@ -94,6 +111,7 @@ def build(env: TableEnvironment, settings: JobSettings) -> StatementSet:
     feedback = tables.select_nested("feedback", schemas.FEEDBACK_EVENT)
     ltr = tables.select_nested("ltr", schemas.LTR_EXAMPLE)
     summary = tables.select_nested("summary", schemas.SESSION_SUMMARY)
+    features = tables.select_nested("features", schemas.HOTEL_FEATURES)
     statements = env.create_statement_set()
     inserts = [
         f"INSERT INTO clean_topic SELECT `session_id`, `event_raw` {_of_kind('event')}",
@@ -104,6 +122,7 @@ def build(env: TableEnvironment, settings: JobSettings) -> StatementSet:
         f"INSERT INTO sessions_topic SELECT {summary} {_of_kind('session')}",
         f"INSERT INTO sessions_parquet SELECT {summary}, {_partitions('summary', 'session_start')} "
         f"{_of_kind('session')}",
+        f"INSERT INTO features_topic SELECT `feature_key`, {features} FROM {FEATURES}",
         f"INSERT INTO late_topic SELECT {_late_reason(settings)}, `raw_value`, UserActionId(`raw_value`), "
         f"`event_time`, `kafka_partition`, `kafka_offset` FROM {BEHIND} WHERE `error` IS NULL",
         # One INSERT per topic: two exactly-once writers on one topic would fence each other.

@@ -11,6 +11,7 @@ JAVA_FUNCTIONS = {
     "UserActionId": "io.rankfeed.flink.UserActionId",
     "UserActionError": "io.rankfeed.flink.UserActionError",
     "SessionLabeler": "io.rankfeed.flink.SessionLabeler",
+    "HotelFeatureAggregator": "io.rankfeed.flink.HotelFeatureAggregator",
 }
 
 

@@ -100,6 +100,20 @@ def kafka_sink(table: str, topic: str, schema: str, key_field: str | None, setti
     return _create(table, schemas.flink_columns(schema), options)
 
 
+def keyed_kafka_sink(table: str, topic: str, schema: str, key_column: str, settings: JobSettings) -> str:
+    """An exactly-once Avro Kafka sink whose key is a column outside the record (e.g. a compaction key)."""
+    columns = [f"{quote(key_column)} STRING NOT NULL", *schemas.flink_columns(schema)]
+    options = {
+        **_kafka(topic, settings),
+        "key.format": "raw",
+        "key.fields": key_column,
+        "value.format": "avro",
+        "value.fields-include": "EXCEPT_KEY",
+        **_exactly_once(topic, settings),
+    }
+    return _create(table, columns, options)
+
+
 def raw_sink(table: str, topic: str, key_field: str, settings: JobSettings) -> str:
     """An exactly-once Kafka sink of bytes as they were read: clean events stay byte-identical."""
     columns = [f"{quote(key_field)} STRING NOT NULL", "`raw_value` BYTES"]

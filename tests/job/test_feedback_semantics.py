@@ -159,6 +159,8 @@ def _run(
             "clean": read_topic(topics.user_actions_clean, len(sent) - 1, timeout_seconds=30),
             "late": read_topic(topics.late, 1, schema=schemas.REJECTED_ACTION, timeout_seconds=60),
             "dlq": read_topic(topics.dlq, 1, schema=schemas.REJECTED_ACTION, timeout_seconds=30),
+            # H1..H10, each overall and for the one destination (Paris).
+            "features": read_topic(topics.hotel_features, 20, schema=schemas.HOTEL_FEATURES, timeout_seconds=30),
         }
     finally:
         stack.flink.cancel(job_id)
@@ -282,3 +284,21 @@ def test_no_click_search_labels_top_k_as_ignore_under_that_policy(outcome_top_k:
     assert _ltr(outcome_top_k, "noclick") == [("H1", 1, "ignore", 0), ("H2", 2, "ignore", 0), ("H3", 3, "ignore", 0)]
     # Searches with clicks are labelled as before.
     assert _ltr(outcome_top_k, "skips")[-1] == ("H4", 4, "click", 1)
+
+
+def test_hotel_features_count_exposures_examinations_and_clicks(outcome: dict[str, list[Record]]) -> None:
+    searches_showing_h4 = sum(
+        1 for a in outcome["sent"] if a["impressions"] and any(i["hotel_id"] == "H4" for i in a["impressions"])
+    )
+    latest = {(r["hotel_id"], r["destination"]): r for r in outcome["features"]}
+    assert {destination for _, destination in latest} == {None, "Paris"}
+    for destination in (None, "Paris"):
+        h4 = latest[("H4", destination)]
+        # Decay over minutes with a 7-day half-life is below 0.1 %.
+        assert h4["impressions"] == pytest.approx(searches_showing_h4, rel=1e-3)
+        assert h4["examined_impressions"] == pytest.approx(2, rel=1e-3), "examined in 'skips' and 'scroll'"
+        assert h4["clicks"] == pytest.approx(1, rel=1e-3) and h4["books"] == 0
+        # Debiased by θ_4 = 1/4 per impression (η = 1): clicks over examination-weighted impressions.
+        assert h4["debiased_ctr"] == pytest.approx(1 / (searches_showing_h4 / 4), rel=1e-3)
+    h3 = latest[("H3", None)]
+    assert h3["books"] == pytest.approx(1, rel=1e-3) and h3["mean_dwell_seconds"] == pytest.approx(50.0)

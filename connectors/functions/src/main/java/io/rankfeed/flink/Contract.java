@@ -17,6 +17,7 @@ public final class Contract {
     public static final String FEEDBACK_EVENT = "feedback_event";
     public static final String LTR_EXAMPLE = "ltr_example";
     public static final String SESSION_SUMMARY = "session_summary";
+    public static final String HOTEL_FEATURES = "hotel_features";
 
     private Contract() {}
 

@@ -92,7 +92,11 @@ public class SessionLabeler extends ProcessTableFunction<Row> {
                 DataTypes.FIELD("event", Contract.dataType(Contract.USER_ACTION).nullable()),
                 DataTypes.FIELD("feedback", Contract.dataType(Contract.FEEDBACK_EVENT).nullable()),
                 DataTypes.FIELD("ltr", Contract.dataType(Contract.LTR_EXAMPLE).nullable()),
-                DataTypes.FIELD("summary", Contract.dataType(Contract.SESSION_SUMMARY).nullable()));
+                DataTypes.FIELD("summary", Contract.dataType(Contract.SESSION_SUMMARY).nullable()),
+                // Internal wiring to the hotel features, not part of the contract.
+                DataTypes.FIELD("destination", DataTypes.STRING()),
+                DataTypes.FIELD("exposures", DataTypes.ARRAY(exposureType().notNull())),
+                DataTypes.FIELD("exposure_time", DataTypes.TIMESTAMP(3)));
     }
 
     @Override
@@ -539,7 +543,11 @@ public class SessionLabeler extends ProcessTableFunction<Row> {
         } else if (noClickTopK > 0) {
             examinedDepth = noClickTopK;
         } else {
-            return; // a search without clicks says little: dropped by default
+            examinedDepth = 0; // a search without clicks says little: no examples by default
+        }
+        collect(exposures(search, examinedDepth));
+        if (examinedDepth == 0) {
+            return;
         }
         Normalizer prices = new Normalizer(search.shown, true);
         Normalizer ratings = new Normalizer(search.shown, false);
@@ -592,6 +600,43 @@ public class SessionLabeler extends ProcessTableFunction<Row> {
                         "propensity", null,
                         "propensity_version", null)));
         }
+    }
+
+    /** Every hotel the list showed, whether it was examined and what happened to it: the hotel features' input. */
+    private static Row exposures(Search search, int examinedDepth) {
+        Row[] shown = new Row[search.shown.length];
+        for (int i = 0; i < shown.length; i++) {
+            Shown item = search.shown[i];
+            Outcome outcome = findOutcome(search, item.hotelId);
+            String result = null;
+            if (outcome != null && outcome.booked) {
+                result = "book";
+            } else if (outcome != null && outcome.kept) {
+                result = "click";
+            } else if (outcome != null && outcome.clicked) {
+                result = "quick_back";
+            }
+            shown[i] = Rows.named(
+                    "hotel_id", item.hotelId,
+                    "position", item.position,
+                    "examined", item.position <= examinedDepth,
+                    "outcome", result,
+                    "dwell_seconds", outcome == null ? null : outcome.dwellSeconds);
+        }
+        return Rows.named(
+                "kind", "exposures",
+                "destination", search.query,
+                "exposures", shown,
+                "exposure_time", AvroRows.timestamp(search.time));
+    }
+
+    static DataType exposureType() {
+        return DataTypes.ROW(
+                DataTypes.FIELD("hotel_id", DataTypes.STRING().notNull()),
+                DataTypes.FIELD("position", DataTypes.INT().notNull()),
+                DataTypes.FIELD("examined", DataTypes.BOOLEAN().notNull()),
+                DataTypes.FIELD("outcome", DataTypes.STRING()),
+                DataTypes.FIELD("dwell_seconds", DataTypes.DOUBLE()));
     }
 
     // ------------------------------------------------------------------ helpers
