@@ -6,7 +6,7 @@ RANKFEED := $(VENV)/bin/rankfeed
 JARS := build/jars
 PYTEST_ARGS ?=
 
-.PHONY: help venv jars up down status demo test test-fast lint submit bench bench-gateway bench-job clean
+.PHONY: help venv preflight jars up down status demo test test-fast lint submit bench bench-gateway bench-job clean
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/' | expand -t 16
@@ -51,7 +51,10 @@ status: venv  ## show the local stack
 submit: up  ## submit the feedback job to the local cluster with flink run -py
 	$(RANKFEED) submit feedback
 
-demo: venv jars  ## run the whole pipeline locally on synthetic traffic and show the output
+preflight: venv  ## check Java 17+, Maven and free ports, in one sentence each
+	$(RANKFEED) local check
+
+demo: preflight jars  ## run the whole pipeline locally on synthetic traffic and show the output
 	$(RANKFEED) demo
 
 lint: venv  ## ruff and mypy
@@ -59,10 +62,10 @@ lint: venv  ## ruff and mypy
 	$(VENV)/bin/ruff format --check .
 	$(VENV)/bin/mypy
 
-test: venv jars lint  ## lint, then every test against the real broker and cluster
+test: preflight jars lint  ## lint, then every test against the real broker and cluster
 	$(PY) -m pytest $(PYTEST_ARGS)
 
-test-fast: venv jars lint  ## the tests without the slow fault-injection ones
+test-fast: preflight jars lint  ## the tests without the slow fault-injection ones
 	$(PY) -m pytest -m 'not slow' $(PYTEST_ARGS)
 
 bench-gateway: venv jars  ## gateway load benchmark beside a raw-producer baseline

@@ -48,6 +48,16 @@ def local_up(config: ConfigOption = None) -> None:
     _print_status(stack)
 
 
+@local_app.command("check")
+def local_check(config: ConfigOption = None) -> None:
+    """Check Java 17+, Maven and free ports before anything starts (what `make demo` and `make test` run first)."""
+    try:
+        _stack(config).preflight()
+    except StackError as error:
+        _fail(error)
+    console.print("ready: Java 17+, Maven and the stack's ports are in order")
+
+
 @local_app.command("down")
 def local_down(config: ConfigOption = None) -> None:
     """Stop the Flink cluster and the broker; data stays in the state folder for the next `up`."""

@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 
 from rankfeed.local.broker import Broker
 from rankfeed.local.flink_cluster import FlinkCluster
-from rankfeed.local.procs import StackError
+from rankfeed.local.procs import StackError, port_open
 from rankfeed.settings import REPO_ROOT, StackSettings
 
 MIN_JAVA = 17
@@ -43,6 +43,24 @@ def ensure_jars(settings: StackSettings) -> None:
             raise StackError(f"Maven could not resolve {pom.relative_to(REPO_ROOT)}:\n{result.stdout[-3000:]}")
 
 
+def check_ports(settings: StackSettings, broker_running: bool, flink_running: bool) -> None:
+    """Fail with one sentence when a port the stack needs is held by something else."""
+    wanted = []
+    if not broker_running:
+        wanted += [
+            ("Kafka", settings.kafka_port, "RANKFEED_KAFKA_PORT"),
+            ("the Kafka controller", settings.kafka_controller_port, "RANKFEED_KAFKA_CONTROLLER_PORT"),
+        ]
+    if not flink_running:
+        wanted += [
+            ("the Flink web UI", settings.flink_rest_port, "RANKFEED_FLINK_REST_PORT"),
+            ("the Flink JobManager", settings.flink_rpc_port, "RANKFEED_FLINK_RPC_PORT"),
+        ]
+    for what, port, variable in wanted:
+        if port_open(port):
+            raise StackError(f"port {port}, needed for {what}, is taken by another process: stop it or set {variable}")
+
+
 @dataclass(frozen=True)
 class Stack:
     settings: StackSettings = field(default_factory=StackSettings)
@@ -54,6 +72,15 @@ class Stack:
     @property
     def flink(self) -> FlinkCluster:
         return FlinkCluster(self.settings)
+
+    def preflight(self) -> None:
+        """Everything `up` needs, checked up front so a missing piece is one clear sentence."""
+        check_java()
+        if shutil.which("mvn") is None and not all(
+            any((self.settings.jars_dir / name).glob("*.jar")) for name in ("kafka", "flink", "job")
+        ):
+            raise StackError("Maven is not installed: install it (e.g. `apt-get install maven`) to resolve the jars")
+        check_ports(self.settings, self.broker.running(), self.flink.running())
 
     def up(self) -> list[str]:
         """Start what is not running and create missing topics; return the topics created."""

@@ -74,3 +74,20 @@ def test_stale_pid_file_is_removed(tmp_path: Path) -> None:
 
 def test_flatten_merges_nested_and_dotted_yaml() -> None:
     assert flatten({"a": {"b": 1, "c": {"d": "x"}}, "e.f": 2}) == {"a.b": 1, "a.c.d": "x", "e.f": 2}
+
+
+def test_preflight_names_the_taken_port_and_the_setting(tmp_path: Path) -> None:
+    from rankfeed.local.stack import check_ports
+
+    with socket.socket() as blocker:
+        blocker.bind(("127.0.0.1", 0))
+        blocker.listen()
+        port = blocker.getsockname()[1]
+        settings = StackSettings.model_construct(
+            kafka_port=port, kafka_controller_port=port, flink_rest_port=port, flink_rpc_port=port, state_dir=tmp_path
+        )
+        with pytest.raises(StackError, match=f"port {port}, needed for Kafka, .* set RANKFEED_KAFKA_PORT"):
+            check_ports(settings, broker_running=False, flink_running=True)
+        with pytest.raises(StackError, match=f"port {port}, needed for the Flink web UI"):
+            check_ports(settings, broker_running=True, flink_running=False)
+        check_ports(settings, broker_running=True, flink_running=True)  # what runs already is not in the way
