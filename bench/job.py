@@ -213,6 +213,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--events", type=int, default=1_000_000, help="actions to fill the input topic with")
     parser.add_argument("--freshness-seconds", type=float, default=30.0)
+    parser.add_argument("--parallelism", type=int, default=1, help="parallelism of both jobs")
     args = parser.parse_args()
 
     stack = Stack(StackSettings())
@@ -228,6 +229,7 @@ def main() -> None:
         consumer_group=suffix,
         transactional_id_prefix=suffix,
         parquet_dir=folder / "parquet",
+        parallelism=args.parallelism,
     )
     try:
         began = time.monotonic()

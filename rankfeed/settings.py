@@ -114,7 +114,8 @@ class JobSettings(_Settings):
     consumer_group: str = "rankfeed-feedback"
     startup_mode: Literal["earliest-offset", "latest-offset", "group-offsets"] = "earliest-offset"
     parquet_dir: Path = BUILD_DIR / "local" / "data"
-    checkpoint_interval_seconds: int = Field(default=10, ge=1)
+    # Exactly-once output becomes visible at checkpoints: this bounds feedback freshness.
+    checkpoint_interval_seconds: int = Field(default=5, ge=1)
     watermark_delay_seconds: int = Field(default=5, ge=0, description="bounded out-of-orderness")
     source_idle_timeout_seconds: int = Field(default=30, ge=1)
     parallelism: int = Field(default=1, ge=1)
