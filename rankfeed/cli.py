@@ -10,6 +10,7 @@ from rich.console import Console
 from rich.progress import Progress
 
 from rankfeed import offline_cli
+from rankfeed.gateway.cli import gateway
 from rankfeed.local.procs import StackError
 from rankfeed.local.stack import Stack
 from rankfeed.settings import REPO_ROOT, StackSettings, load_settings
@@ -163,6 +164,7 @@ def ddl(schema: Annotated[str, typer.Argument(help="schema name, e.g. user_actio
         console.print(column, highlight=False)
 
 
+app.command("gateway")(gateway)
 app.command("propensity")(offline_cli.estimate_propensity)
 app.command("export-ltr")(offline_cli.export_ltr)
 app.command("train")(offline_cli.train)

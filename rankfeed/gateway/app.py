@@ -1,0 +1,532 @@
+"""The gateway as an ASGI application: the only door through which frontend events enter Kafka.
+
+A write request goes: route → API key → origin → content type → body limit → JSON → rate limit →
+validation → enrichment → Avro → produce → wait for Kafka's acknowledgement → 202. Every refusal is
+an explicit status with a machine-readable list of problems; nothing is dropped silently:
+
+=====  =====================================================================================
+202    every accepted event was acknowledged by Kafka (a batch may list rejected events too)
+400    the body is not JSON
+401    ``X-Api-Key`` missing or unknown; 403: the key may not be used from this ``Origin``
+413    body larger than ``max_body_bytes``; 415: neither JSON nor NDJSON
+422    no valid event (each problem listed with index, field, problem, message)
+429    the key's token bucket is empty (``Retry-After``)
+503    Kafka unreachable, producer unhealthy, in-flight budget spent or deadline passed
+       (``Retry-After``); the client retries with the same event_ids, the pipeline deduplicates
+=====  =====================================================================================
+"""
+
+from __future__ import annotations
+
+import asyncio
+import gc
+import logging
+import os
+import time
+import uuid
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import orjson
+
+from rankfeed import avro, schemas
+from rankfeed.gateway import http
+from rankfeed.gateway.contract import field_rules
+from rankfeed.gateway.decoding import DecodeFailed, TypedDecoder
+from rankfeed.gateway.encoding import RecordEncoder
+from rankfeed.gateway.enrich import Enricher, RequestContext, warm_up
+from rankfeed.gateway.http import Headers, Receive, Scope, Send
+from rankfeed.gateway.kafka import KafkaSink, Unavailable
+from rankfeed.gateway.logs import AccessLog, configure
+from rankfeed.gateway.metrics import CONTENT_TYPE as METRICS_CONTENT_TYPE
+from rankfeed.gateway.metrics import GatewayMetrics
+from rankfeed.gateway.openapi import openapi_document
+from rankfeed.gateway.security import ApiKeys, Cors, RateLimiter
+from rankfeed.gateway.settings import CONFIG_FILE_ENV, GatewaySettings
+from rankfeed.gateway.validation import EventValidator, Problem, parse_timestamp, validate_all
+from rankfeed.settings import load_settings
+
+log = logging.getLogger(__name__)
+
+SINGLE = "/v1/actions"
+BATCH = "/v1/actions/batch"
+_ROUTES = frozenset({SINGLE, BATCH, "/healthz", "/readyz", "/metrics", "/openapi.json"})
+_NDJSON = b"application/x-ndjson"
+
+
+class MalformedLine:
+    """Stands for an NDJSON line that was not JSON: it keeps its index and bytes but is not validated."""
+
+    __slots__ = ("raw",)
+
+    def __init__(self, raw: bytes) -> None:
+        self.raw = raw
+
+
+@dataclass
+class Outcome:
+    """What one request ended as, for the access log and the metrics."""
+
+    status: int
+    reason: str | None = None
+    accepted: int = 0
+    rejected: int = 0
+    client: str | None = None
+
+
+class Refused(Exception):
+    """A request-level refusal, answered with ``status`` and one problem."""
+
+    def __init__(self, status: int, problem: str, message: str, retry_after: int | None = None) -> None:
+        super().__init__(message)
+        self.status = status
+        self.problem = problem
+        self.message = message
+        self.retry_after = retry_after
+
+
+class Gateway:
+    """The ASGI application; one per worker process, owning that process's producer."""
+
+    def __init__(self, settings: GatewaySettings, metrics: GatewayMetrics | None = None) -> None:
+        self.settings = settings
+        self.metrics = metrics if metrics is not None else GatewayMetrics()
+        self.sink = KafkaSink(settings, on_delivery_error=self._count_delivery_error)
+        self.keys = ApiKeys(settings.api_keys)
+        self.cors = Cors(settings)
+        self.limiter = RateLimiter(settings.rate_limit_events_per_second, settings.rate_limit_burst_events)
+        self.validator = EventValidator(
+            max_future_skew_ms=round(settings.max_future_skew_seconds * 1000),
+            max_age_ms=round(settings.max_event_age_seconds * 1000),
+        )
+        hmac_key = settings.user_id_hmac_key
+        self.enricher = Enricher(hmac_key.get_secret_value().encode() if hmac_key is not None else None)
+        self.decoder = TypedDecoder(
+            max_batch_events=settings.max_batch_events,
+            max_future_skew_ms=round(settings.max_future_skew_seconds * 1000),
+            max_age_ms=round(settings.max_event_age_seconds * 1000),
+        )
+        server_fields = tuple(rule.name for rule in field_rules(schemas.USER_ACTION) if rule.set_by_gateway)
+        self.encoder = RecordEncoder(schemas.USER_ACTION, shared_tail=server_fields)
+        self.access_log = AccessLog() if settings.access_log else None
+        self.topic = settings.topics.user_actions
+        self._openapi = orjson.dumps(openapi_document(settings))
+        self._gauge_task: asyncio.Task[None] | None = None
+
+    # -- ASGI -----------------------------------------------------------------------------------
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http":
+            await self._http(scope, receive, send)
+        elif scope["type"] == "lifespan":
+            await self._lifespan(receive, send)
+
+    async def _lifespan(self, receive: Receive, send: Send) -> None:
+        while True:
+            message = await receive()
+            if message["type"] == "lifespan.startup":
+                try:
+                    await self.startup()
+                except Exception as error:  # noqa: BLE001 - reported to the server, which exits
+                    await send({"type": "lifespan.startup.failed", "message": str(error)})
+                    return
+                await send({"type": "lifespan.startup.complete"})
+            elif message["type"] == "lifespan.shutdown":
+                await self.shutdown()
+                await send({"type": "lifespan.shutdown.complete"})
+                return
+
+    async def startup(self) -> None:
+        await self.sink.start()
+        warm_up()
+        # Everything loaded so far lives as long as the process: keep it out of every collection.
+        gc.freeze()
+        self._gauge_task = asyncio.create_task(self._update_gauges())
+        log.info(
+            "gateway started",
+            extra={
+                "topic": self.topic,
+                "ready": self.sink.ready,
+                "bootstrap_servers": self.settings.kafka.bootstrap_servers,
+            },
+        )
+
+    async def shutdown(self) -> None:
+        if self._gauge_task is not None:
+            self._gauge_task.cancel()
+        unacknowledged = await self.sink.close(self.settings.request_deadline_seconds)
+        if self.access_log is not None:
+            self.access_log.flush()
+        log.info("gateway stopped", extra={"unacknowledged": unacknowledged})
+
+    async def _update_gauges(self) -> None:
+        while True:
+            self.metrics.in_flight.set(self.sink.in_flight)
+            await asyncio.sleep(1.0)
+
+    def _count_delivery_error(self, error: str) -> None:
+        self.metrics.delivery_errors.labels(error).inc()
+
+    # -- HTTP -----------------------------------------------------------------------------------
+
+    async def _http(self, scope: Scope, receive: Receive, send: Send) -> None:
+        started = time.perf_counter()
+        path: str = scope["path"]
+        route = path if path in _ROUTES else "other"
+        request_id = str(uuid.uuid4())
+        headers = dict(scope["headers"])
+        origin_header = headers.get(b"origin")
+        origin = origin_header.decode("latin-1") if origin_header is not None else None
+        cors_headers = self.cors.response_headers(origin) if route in (SINGLE, BATCH) else []
+        response_headers: Headers = [(b"x-request-id", request_id.encode()), *cors_headers]
+        try:
+            outcome = await self._dispatch(scope, receive, send, route, headers, origin, request_id, response_headers)
+        except Refused as refusal:
+            outcome = Outcome(refusal.status, refusal.problem)
+            self.metrics.reject(refusal.problem)
+            if refusal.retry_after is not None:
+                response_headers.append((b"retry-after", str(refusal.retry_after).encode()))
+            problem = Problem(None, None, refusal.problem, refusal.message)
+            body = http.json_body({"errors": [problem.as_json()], "detail": refusal.message})
+            await http.respond(send, refusal.status, body, response_headers)
+        except http.ClientDisconnected:
+            outcome = Outcome(499, "client_disconnected")
+        except Exception:
+            log.exception("unhandled error", extra={"request_id": request_id, "path": route})
+            raise  # uvicorn answers 500 if nothing was sent yet
+        duration = time.perf_counter() - started
+        self.metrics.observe(route, outcome.status, duration)
+        if self.access_log is not None:
+            self.access_log.write(
+                {
+                    "request_id": request_id,
+                    "method": scope["method"],
+                    "path": route,
+                    "status": outcome.status,
+                    "duration_ms": round(duration * 1000, 3),
+                    "client": outcome.client,
+                    "accepted": outcome.accepted,
+                    "rejected": outcome.rejected,
+                    "reason": outcome.reason,
+                }
+            )
+
+    async def _dispatch(
+        self,
+        scope: Scope,
+        receive: Receive,
+        send: Send,
+        route: str,
+        headers: dict[bytes, bytes],
+        origin: str | None,
+        request_id: str,
+        response_headers: Headers,
+    ) -> Outcome:
+        method: str = scope["method"]
+        if route in (SINGLE, BATCH):
+            if method == "POST":
+                return await self._write(
+                    scope, receive, send, route == BATCH, headers, origin, request_id, response_headers
+                )
+            if method == "OPTIONS":
+                return await self._preflight(send, origin, response_headers)
+            raise Refused(405, "method_not_allowed", f"{route} accepts POST (and OPTIONS for CORS preflight)")
+        if route == "other":
+            raise Refused(404, "not_found", f"no route {scope['path']}; see /openapi.json")
+        if method != "GET":
+            raise Refused(405, "method_not_allowed", f"{route} accepts GET")
+        if route == "/healthz":
+            await http.respond(send, 200, b'{"status":"alive"}', response_headers)
+            return Outcome(200)
+        if route == "/readyz":
+            reason = self.sink.not_ready_reason()
+            ready = reason is None
+            body = http.json_body({"ready": ready, "reason": reason, **self.sink.describe()})
+            await http.respond(send, 200 if ready else 503, body, response_headers)
+            return Outcome(200 if ready else 503)
+        if route == "/metrics":
+            await http.respond(send, 200, self.metrics.exposition(), response_headers, METRICS_CONTENT_TYPE)
+            return Outcome(200)
+        # Only the probes and /metrics are open; the API description is for clients holding a key.
+        client = self.keys.authenticate(headers.get(b"x-api-key"))
+        if client is None:
+            raise Refused(401, "unauthorized", "send a valid write key in the X-Api-Key header")
+        await http.respond(send, 200, self._openapi, response_headers)
+        return Outcome(200, client=client.name)
+
+    async def _preflight(self, send: Send, origin: str | None, response_headers: Headers) -> Outcome:
+        if origin is None:
+            await http.respond(send, 204, b"", [*response_headers, (b"allow", b"POST, OPTIONS")])
+            return Outcome(204)
+        if not self.cors.allows(origin):
+            raise Refused(403, "origin_not_allowed", f"origin {origin} is not allowed to call this API")
+        request_id = [header for header in response_headers if header[0] == b"x-request-id"]
+        await http.respond(send, 204, b"", [*request_id, *self.cors.preflight_headers(origin)])
+        return Outcome(204)
+
+    # -- writes ---------------------------------------------------------------------------------
+
+    async def _write(
+        self,
+        scope: Scope,
+        receive: Receive,
+        send: Send,
+        batch: bool,
+        headers: dict[bytes, bytes],
+        origin: str | None,
+        request_id: str,
+        response_headers: Headers,
+    ) -> Outcome:
+        settings = self.settings
+        started = time.monotonic()
+        started_ms = time.time_ns() // 1_000_000
+        client = self.keys.authenticate(headers.get(b"x-api-key"))
+        if client is None:
+            raise Refused(401, "unauthorized", "send a valid write key in the X-Api-Key header")
+        if not client.allows_origin(origin):
+            raise Refused(403, "origin_not_allowed", f"write key {client.name!r} may not be used from origin {origin}")
+        content_type = headers.get(b"content-type", http.JSON).split(b";", 1)[0].strip().lower()
+        ndjson = batch and content_type == _NDJSON
+        if content_type != http.JSON and not ndjson:
+            accepted_types = "application/json or application/x-ndjson" if batch else "application/json"
+            raise Refused(415, "unsupported_media_type", f"send {accepted_types}, not {content_type.decode('latin-1')}")
+        declared = headers.get(b"content-length")
+        if declared is not None and declared.isdigit() and int(declared) > settings.max_body_bytes:
+            raise Refused(413, "payload_too_large", f"the body may have at most {settings.max_body_bytes} bytes")
+        try:
+            body = await http.read_body(receive, settings.max_body_bytes, settings.request_deadline_seconds)
+        except http.BodyTooLarge:
+            raise Refused(
+                413, "payload_too_large", f"the body may have at most {settings.max_body_bytes} bytes"
+            ) from None
+        except TimeoutError:
+            raise Refused(408, "request_timeout", "the body did not arrive in time") from None
+
+        valid = self._decode_all_valid(body, batch, ndjson, started_ms)
+        if valid is not None:
+            self._rate_limit(client.name, len(valid))
+            events: list[Any] = valid
+            problems: list[Problem] = []
+        else:
+            events, problems = self._validate_thoroughly(body, batch, ndjson, started_ms, client.name)
+        outcome = Outcome(202, client=client.name, rejected=len({problem.index for problem in problems}))
+        if not events:
+            outcome.status = 422
+            outcome.reason = "invalid_events"  # each problem is counted by its own reason
+            await self._answer(send, 422, [], problems, outcome.rejected, response_headers)
+            return outcome
+
+        context = RequestContext(request_id, started_ms, _client_ip(scope), _user_agent(headers))
+        event_ids, shared = self.enricher.enrich(events, context)
+        tail = self.encoder.encode_tail(shared)
+        encode_head = self.encoder.encode_head
+        messages = [(event.session_id.encode(), encode_head(event) + tail) for event in events]
+        try:
+            await self._produce(messages, started)
+        except Unavailable as unavailable:
+            self.limiter.give_back(client.name, len(events))
+            raise Refused(
+                503,
+                unavailable.reason,
+                f"{unavailable}; retry with the same event_ids",
+                self.settings.retry_after_seconds,
+            ) from None
+        self.metrics.events_accepted.inc(len(events))
+        outcome.accepted = len(events)
+        await self._answer(send, 202, event_ids, problems, outcome.rejected, response_headers)
+        return outcome
+
+    def _rate_limit(self, client: str, events: int) -> None:
+        wait = self.limiter.take(client, events)
+        if wait:
+            raise Refused(429, "rate_limited", f"write key {client!r} sent too many events; retry in {wait} s", wait)
+
+    def _decode_all_valid(self, body: bytes, batch: bool, ndjson: bool, now_ms: int) -> list[Any] | None:
+        """The fast path: structs of every event when all are valid, else None (see ``decoding``)."""
+        decoder = self.decoder
+        try:
+            if not batch:
+                events = [decoder.decode_one(body)]
+            elif ndjson:
+                events = [decoder.decode_one(line) for line in body.splitlines() if line.strip()]
+                if not 1 <= len(events) <= self.settings.max_batch_events:
+                    return None
+            else:
+                events = decoder.decode_many(body)
+        except DecodeFailed:
+            return None
+        return events if decoder.acceptable(events, now_ms) else None
+
+    def _validate_thoroughly(
+        self, body: bytes, batch: bool, ndjson: bool, now_ms: int, client: str
+    ) -> tuple[list[Any], list[Problem]]:
+        """The slow path, for bodies the fast path refused: every problem of every event, and the valid events."""
+        parsed, parse_problems = self._parse(body, batch, ndjson)
+        self._rate_limit(client, len(parsed))
+        indexed = (
+            enumerate(parsed)
+            if not parse_problems
+            else [(index, event) for index, event in enumerate(parsed) if not isinstance(event, MalformedLine)]
+        )
+        records, problems = validate_all(self.validator, indexed, now_ms)
+        if parse_problems:
+            problems = sorted(parse_problems + problems, key=_by_index)
+        for problem in problems:
+            self.metrics.reject(problem.problem)
+        if problems and self.settings.publish_rejected:
+            self._publish_rejected(parsed, problems)
+        return [self.decoder.from_record(record) for record in records], problems
+
+    def _parse(self, body: bytes, batch: bool, ndjson: bool) -> tuple[list[Any], list[Problem]]:
+        """The events of the body, by index; an NDJSON line that is not JSON is a problem of its index.
+
+        Such a line is kept as a ``MalformedLine`` so later indexes still match the client's lines.
+        """
+        if ndjson:
+            events: list[Any] = []
+            problems: list[Problem] = []
+            for line in body.splitlines():
+                if not line.strip():
+                    continue
+                try:
+                    events.append(orjson.loads(line))
+                except orjson.JSONDecodeError as error:
+                    problems.append(Problem(len(events), None, "malformed_json", f"line is not JSON: {error}"))
+                    events.append(MalformedLine(line))
+            return self._counted(events), problems
+        try:
+            parsed = orjson.loads(body)
+        except orjson.JSONDecodeError as error:
+            message = f"the body is not JSON: {error}"
+            if self.settings.publish_rejected:
+                self._publish_malformed_body(body, Problem(None, None, "malformed_json", message))
+            raise Refused(400, "malformed_json", message) from None
+        if not batch:
+            if type(parsed) is not dict:
+                raise Refused(422, "not_an_object", f"{SINGLE} takes one JSON object; send arrays to {BATCH}")
+            return [parsed], []
+        if type(parsed) is not list:
+            raise Refused(422, "not_an_array", f"{BATCH} takes a JSON array of events (or application/x-ndjson)")
+        return self._counted(parsed), []
+
+    def _counted(self, events: list[Any]) -> list[Any]:
+        if not events:
+            raise Refused(422, "empty_batch", "the batch holds no events")
+        if len(events) > self.settings.max_batch_events:
+            raise Refused(
+                422,
+                "too_many_events",
+                f"a batch may hold at most {self.settings.max_batch_events} events, got {len(events)}",
+            )
+        return events
+
+    async def _produce(self, messages: list[tuple[bytes, bytes]], started: float) -> None:
+        """Produce and wait for Kafka's acknowledgement, at most until the request deadline."""
+        future = self.sink.produce(self.topic, messages)
+        remaining = self.settings.request_deadline_seconds - (time.monotonic() - started)
+        timer = asyncio.get_running_loop().call_later(max(0.0, remaining), _expire, future)
+        try:
+            await future
+        finally:
+            timer.cancel()
+
+    async def _answer(
+        self, send: Send, status: int, event_ids: list[str], problems: list[Problem], rejected: int, headers: Headers
+    ) -> None:
+        accepted = len(event_ids)
+        if problems:
+            detail = f"{accepted} of {accepted + rejected} events accepted; {rejected} rejected, see errors"
+        else:
+            detail = f"{accepted} event{'s' if accepted != 1 else ''} accepted"
+        body = http.json_body(
+            {
+                "accepted": accepted,
+                "event_ids": event_ids,
+                "rejected": rejected,
+                "errors": [problem.as_json() for problem in problems],
+                "detail": detail,
+            }
+        )
+        await http.respond(send, status, body, headers)
+
+    # -- the optional rejected topic ------------------------------------------------------------
+
+    def _publish_rejected(self, events: list[Any], problems: list[Problem]) -> None:
+        """One ``RejectedAction`` per refused event: its JSON exactly as received and every problem."""
+        by_index: dict[int, list[Problem]] = {}
+        for problem in problems:
+            if problem.index is not None:
+                by_index.setdefault(problem.index, []).append(problem)
+        messages = []
+        for index, found in by_index.items():
+            event = events[index]
+            raw = event.raw if isinstance(event, MalformedLine) else orjson.dumps(event)
+            messages.append(rejected_action(raw, found, event if isinstance(event, dict) else {}))
+        self._publish(messages)
+
+    def _publish_malformed_body(self, body: bytes, problem: Problem) -> None:
+        self._publish([rejected_action(body, [problem], {})])
+
+    def _publish(self, messages: list[tuple[bytes, bytes]]) -> None:
+        """Fire and forget: the client already got every problem; this copy is for analysis and replay."""
+        try:
+            future = self.sink.produce(self.settings.rejected_topic, messages)
+        except Unavailable:
+            self.metrics.rejected_topic_dropped.inc(len(messages))
+            return
+
+        def settled(done: asyncio.Future[None]) -> None:
+            if done.exception() is not None:
+                self.metrics.rejected_topic_dropped.inc(len(messages))
+
+        future.add_done_callback(settled)
+
+
+def rejected_action(raw: bytes, problems: list[Problem], event: dict[str, Any]) -> tuple[bytes, bytes]:
+    """(key, Avro value) of a ``RejectedAction``, the record the pipeline's DLQ and late topics hold too."""
+    event_id = event.get("event_id")
+    event_time = event.get("timestamp")
+    if isinstance(event_time, str):
+        event_time = parse_timestamp(event_time)
+    record = {
+        "reason": "; ".join(f"{problem.problem}: {problem.message}" for problem in problems),
+        "raw_value": raw,
+        "event_id": event_id if isinstance(event_id, str) else None,
+        "event_time": event_time if type(event_time) is int and 0 <= event_time < 2**62 else None,
+        "source_partition": None,
+        "source_offset": None,
+    }
+    key = event.get("session_id")
+    return (key.encode() if isinstance(key, str) else b""), avro.encode(record, schemas.REJECTED_ACTION)
+
+
+def _by_index(problem: Problem) -> int:
+    return problem.index or 0
+
+
+def _expire(future: asyncio.Future[None]) -> None:
+    if not future.done():
+        future.set_exception(Unavailable("kafka_timeout", "Kafka did not acknowledge before the request deadline"))
+
+
+def _client_ip(scope: Scope) -> str | None:
+    client = scope.get("client")
+    return client[0] if client else None
+
+
+def _user_agent(headers: dict[bytes, bytes]) -> str:
+    return headers.get(b"user-agent", b"").decode("latin-1")
+
+
+def create_app(overrides: dict[str, Any] | None = None) -> Gateway:
+    """The app of a worker process: settings from the config file the CLI was given and the environment.
+
+    ``overrides`` (the CLI's ``--host``/``--port``) win over both.
+    """
+    config = os.environ.get(CONFIG_FILE_ENV)
+    settings = load_settings(GatewaySettings, Path(config) if config else None)
+    if overrides:
+        settings = settings.model_copy(update=overrides)
+    configure(settings.log_level)
+    return Gateway(settings)

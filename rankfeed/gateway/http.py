@@ -1,0 +1,73 @@
+"""The little ASGI plumbing the gateway needs: types, header access, JSON responses, body reading.
+
+The gateway is a raw ASGI application rather than a framework app: it has six routes, and on the
+hot path a framework's request objects and middleware stack cost more than the work itself.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable, MutableMapping
+from typing import Any
+
+import orjson
+
+Scope = MutableMapping[str, Any]
+Message = MutableMapping[str, Any]
+Receive = Callable[[], Awaitable[Message]]
+Send = Callable[[Message], Awaitable[None]]
+Headers = list[tuple[bytes, bytes]]
+
+JSON = b"application/json"
+
+
+class ClientDisconnected(Exception):
+    """The client went away before its body arrived; there is nobody to answer."""
+
+
+class BodyTooLarge(Exception):
+    """The body exceeds the limit (HTTP 413)."""
+
+
+async def read_body(receive: Receive, limit: int, timeout_seconds: float) -> bytes:
+    """The whole request body, refusing more than ``limit`` bytes and slow senders past ``timeout_seconds``.
+
+    Raises ``BodyTooLarge``, ``ClientDisconnected`` or ``TimeoutError``.
+    """
+    message = await receive()
+    if message["type"] == "http.disconnect":
+        raise ClientDisconnected
+    body: bytes = message.get("body", b"")
+    if len(body) > limit:
+        raise BodyTooLarge
+    if not message.get("more_body", False):
+        return body
+    chunks = [body]
+    size = len(body)
+    async with asyncio.timeout(timeout_seconds):
+        while True:
+            message = await receive()
+            if message["type"] == "http.disconnect":
+                raise ClientDisconnected
+            chunk = message.get("body", b"")
+            size += len(chunk)
+            if size > limit:
+                raise BodyTooLarge
+            chunks.append(chunk)
+            if not message.get("more_body", False):
+                return b"".join(chunks)
+
+
+async def respond(send: Send, status: int, body: bytes, headers: Headers, content_type: bytes = JSON) -> None:
+    await send(
+        {
+            "type": "http.response.start",
+            "status": status,
+            "headers": [(b"content-type", content_type), (b"content-length", str(len(body)).encode()), *headers],
+        }
+    )
+    await send({"type": "http.response.body", "body": body})
+
+
+def json_body(value: Any) -> bytes:
+    return orjson.dumps(value)

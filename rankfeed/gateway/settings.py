@@ -1,0 +1,121 @@
+"""Settings of the ingestion gateway: one frozen object per process, like every rankfeed process.
+
+Read with :func:`rankfeed.settings.load_settings` from defaults < ``--config`` YAML < environment
+(``RANKFEED_API_KEYS='[{"name": "web", "key": "...", "allowed_origins": ["https://www.example.com"]}]'``,
+``RANKFEED_KAFKA__BOOTSTRAP_SERVERS=...``). Secrets (write keys, the user-id hashing key) are
+``SecretStr`` so they never appear in logs, reprs or error messages.
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import Field, SecretStr, model_validator
+
+from rankfeed.settings import Frozen, KafkaSettings, Topics, _Settings
+
+#: Environment variable through which ``rankfeed gateway`` hands its ``--config`` file to worker processes.
+CONFIG_FILE_ENV = "RANKFEED_GATEWAY_CONFIG_FILE"
+
+
+class WriteKey(Frozen):
+    """One client allowed to write: its ``X-Api-Key`` and the browser origins it may be used from.
+
+    An empty ``allowed_origins`` makes a server-side key: requests carrying an ``Origin`` header
+    (i.e. sent by a browser page) are refused with it, so a key leaked into a web page is useless there.
+    """
+
+    name: str = Field(min_length=1, description="Shown in logs and metrics instead of the key")
+    key: SecretStr
+    allowed_origins: tuple[str, ...] = ()
+
+    @model_validator(mode="after")
+    def _key_is_long_enough(self) -> WriteKey:
+        if len(self.key.get_secret_value()) < 16:
+            raise ValueError(f"write key {self.name!r} is shorter than 16 characters; generate a longer random key")
+        return self
+
+
+class GatewaySettings(_Settings):
+    """The HTTP ingestion gateway started by ``rankfeed gateway``."""
+
+    kafka: KafkaSettings = KafkaSettings()
+    topics: Topics = Topics()
+
+    host: str = "127.0.0.1"
+    port: int = Field(default=8000, ge=0, le=65535)
+    workers: int = Field(default=1, ge=1)
+    #: uvicorn answers 503 beyond this many open connections and tasks per worker: bounds memory.
+    max_concurrent_requests: int = Field(default=4096, ge=1)
+    #: Clients whose ``X-Forwarded-For`` is trusted (a reverse proxy); the client IP is used for the country only.
+    forwarded_allow_ips: str = "127.0.0.1,::1"
+
+    api_keys: tuple[WriteKey, ...] = ()
+    #: Origins whose browser pages may call the API (CORS preflight); each key narrows this further.
+    cors_allowed_origins: tuple[str, ...] = ()
+    cors_max_age_seconds: int = Field(default=600, ge=0)
+
+    max_body_bytes: int = Field(default=1_048_576, ge=1024)
+    max_batch_events: int = Field(default=500, ge=1)
+    #: Token bucket per write key and worker process; one token is one event.
+    rate_limit_events_per_second: float = Field(default=2000.0, gt=0)
+    rate_limit_burst_events: int = Field(default=5000, ge=1)
+
+    #: Events stamped further than this ahead of the gateway's clock are refused (client clock skew).
+    max_future_skew_seconds: float = Field(default=300.0, ge=0)
+    #: Events older than this are refused: the topic would delete them at once (its retention).
+    max_event_age_seconds: float = Field(default=7 * 24 * 3600.0, gt=0)
+
+    #: Longest a request waits for Kafka's acknowledgement; also librdkafka's ``message.timeout.ms``.
+    request_deadline_seconds: float = Field(default=5.0, gt=0)
+    #: Events produced but not yet acknowledged, per worker; beyond it requests get 503.
+    max_in_flight_events: int = Field(default=50_000, ge=1)
+    retry_after_seconds: int = Field(default=1, ge=1)
+    health_check_interval_seconds: float = Field(default=1.0, gt=0)
+    #: How often delivery callbacks are served while events are in flight; adds up to this much latency.
+    poll_interval_ms: float = Field(default=1.0, gt=0)
+    #: librdkafka ``linger.ms`` for single events: short, because every request waits for its message.
+    #: Measured with bench/gateway.py: 0.5 ms gives the lowest latency, 1 ms more throughput.
+    linger_ms: float = Field(default=1.0, ge=0)
+    #: ``linger.ms`` of the producer for batch requests: fuller produce requests cost the broker less.
+    batch_linger_ms: float = Field(default=5.0, ge=0)
+    compression: Literal["none", "gzip", "snappy", "lz4", "zstd"] = "lz4"
+
+    #: Also write each rejected payload with its reasons to ``rejected_topic`` (JSON, not Avro).
+    publish_rejected: bool = False
+    rejected_topic: str = "user-actions-rejected"
+
+    #: When set, user_id is replaced by HMAC-SHA256(key, user_id) before it reaches Kafka.
+    user_id_hmac_key: SecretStr | None = None
+
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+    #: One JSON line per request (never the payload); turn off only to measure the cost of logging.
+    access_log: bool = True
+
+    @model_validator(mode="after")
+    def _consistent(self) -> GatewaySettings:
+        if self.max_batch_events > self.rate_limit_burst_events:
+            raise ValueError(
+                f"max_batch_events ({self.max_batch_events}) exceeds rate_limit_burst_events "
+                f"({self.rate_limit_burst_events}): a full batch could never pass the rate limit"
+            )
+        if self.max_batch_events > self.max_in_flight_events:
+            raise ValueError(
+                f"max_batch_events ({self.max_batch_events}) exceeds max_in_flight_events "
+                f"({self.max_in_flight_events}): a full batch could never be produced"
+            )
+        names = [key.name for key in self.api_keys]
+        if len(names) != len(set(names)):
+            raise ValueError(f"api_keys names must be unique, got {names}")
+        for key in self.api_keys:
+            outside = sorted(set(key.allowed_origins) - set(self.cors_allowed_origins))
+            if outside:
+                raise ValueError(
+                    f"write key {key.name!r} allows origins {outside} that are not in cors_allowed_origins; "
+                    "browsers would be refused at preflight: add them there too"
+                )
+        return self
+
+    @property
+    def request_deadline_ms(self) -> int:
+        return round(self.request_deadline_seconds * 1000)

@@ -1,0 +1,149 @@
+"""A real gateway for each test that needs one: uvicorn in a thread of the test process, on a free port,
+producing to the test's own topics on the shared local broker (no Kafka mocks).
+"""
+
+from __future__ import annotations
+
+import socket
+import threading
+import time
+from collections.abc import Callable, Iterator
+from contextlib import ExitStack, contextmanager
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+import httpx
+import pytest
+import uvicorn
+
+from rankfeed.gateway.app import Gateway
+from rankfeed.gateway.server import uvicorn_options
+from rankfeed.gateway.settings import GatewaySettings, WriteKey
+from rankfeed.settings import KafkaSettings, Topics
+
+#: A server-side key: no browser origin may use it.
+SERVER_KEY = "server-key-0123456789abcdef"
+#: A key for the web frontend, usable from WEB_ORIGIN only.
+WEB_KEY = "web-key-0123456789abcdef"
+WEB_ORIGIN = "https://www.hotels.example"
+#: Allowed by CORS (another frontend) but not by WEB_KEY.
+OTHER_ORIGIN = "https://partner.hotels.example"
+#: An IP of the UK (RIPE), sent as X-Forwarded-For from loopback, which uvicorn trusts.
+UK_IP = "81.2.69.160"
+IPHONE_UA = (
+    "Mozilla/5.0 (iPhone; CPU iPhone OS 17_0 like Mac OS X) AppleWebKit/605.1.15 "
+    "(KHTML, like Gecko) Version/17.0 Mobile/15E148 Safari/604.1"
+)
+
+
+def gateway_settings(bootstrap_servers: str, topics: Topics, **overrides: Any) -> GatewaySettings:
+    values: dict[str, Any] = {
+        "kafka": KafkaSettings(bootstrap_servers=bootstrap_servers),
+        "topics": topics,
+        "api_keys": (
+            WriteKey(name="server", key=SERVER_KEY),
+            WriteKey(name="web", key=WEB_KEY, allowed_origins=(WEB_ORIGIN,)),
+        ),
+        "cors_allowed_origins": (WEB_ORIGIN, OTHER_ORIGIN),
+        "health_check_interval_seconds": 0.5,
+        "access_log": False,
+    }
+    values.update(overrides)
+    return GatewaySettings(**values)
+
+
+@dataclass
+class RunningGateway:
+    settings: GatewaySettings
+    app: Gateway
+    base_url: str
+    http: httpx.Client
+
+    def post(self, path: str, body: Any = None, *, key: str | None = SERVER_KEY, **kwargs: Any) -> httpx.Response:
+        headers = dict(kwargs.pop("headers", {}))
+        if key is not None:
+            headers["X-Api-Key"] = key
+        if body is not None:
+            kwargs["json"] = body
+        return self.http.post(path, headers=headers, **kwargs)
+
+
+@contextmanager
+def run_gateway(settings: GatewaySettings) -> Iterator[RunningGateway]:
+    """Serve ``settings`` on a free loopback port until the block ends."""
+    listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    listener.bind(("127.0.0.1", 0))
+    port = listener.getsockname()[1]
+    app = Gateway(settings)
+    options = {**uvicorn_options(settings), "port": port, "log_config": None}
+    server = uvicorn.Server(uvicorn.Config(app, **options))
+    thread = threading.Thread(target=server.run, kwargs={"sockets": [listener]}, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 30
+    while not server.started:
+        if not thread.is_alive() or time.monotonic() > deadline:
+            raise RuntimeError("the gateway did not start; see the log output above")
+        time.sleep(0.02)
+    base_url = f"http://127.0.0.1:{port}"
+    try:
+        with httpx.Client(base_url=base_url, timeout=30) as client:
+            yield RunningGateway(settings, app, base_url, client)
+    finally:
+        server.should_exit = True
+        thread.join(timeout=30)
+        listener.close()
+
+
+GatewayFactory = Callable[..., RunningGateway]
+
+
+@pytest.fixture
+def start_gateway(bootstrap_servers: str, topics: Topics) -> Iterator[GatewayFactory]:
+    """``start_gateway(**settings_overrides)``: a gateway writing to this test's topics."""
+    with ExitStack() as running:
+
+        def start(**overrides: Any) -> RunningGateway:
+            return running.enter_context(run_gateway(gateway_settings(bootstrap_servers, topics, **overrides)))
+
+        yield start
+
+
+@pytest.fixture
+def gateway(start_gateway: GatewayFactory) -> RunningGateway:
+    """A ready gateway with the default test settings, writing to this test's topics."""
+    running = start_gateway()
+    wait_until_ready(running)
+    return running
+
+
+@pytest.fixture(scope="session")
+def shared_topics(bootstrap_servers: str) -> Topics:
+    """Topics for tests that never read what they produced (refusals, fuzzing): created once."""
+    from rankfeed.local.broker import create_topics
+
+    isolated = Topics().with_suffix("gateway-shared")
+    create_topics(bootstrap_servers, isolated)
+    return isolated
+
+
+@pytest.fixture(scope="session")
+def shared_gateway(bootstrap_servers: str, shared_topics: Topics) -> Iterator[RunningGateway]:
+    """One gateway for the tests that only look at HTTP answers; started once per run."""
+    with run_gateway(gateway_settings(bootstrap_servers, shared_topics)) as running:
+        wait_until_ready(running)
+        yield running
+
+
+def wait_until_ready(running: RunningGateway, timeout_seconds: float = 30.0) -> None:
+    deadline = time.monotonic() + timeout_seconds
+    while time.monotonic() < deadline:
+        if running.http.get("/readyz").status_code == 200:
+            return
+        time.sleep(0.1)
+    raise AssertionError(f"the gateway did not become ready: {running.http.get('/readyz').text}")
+
+
+def now_ms() -> int:
+    return int(datetime.now(UTC).timestamp() * 1000)

@@ -1,0 +1,38 @@
+"""GatewaySettings: defaults < YAML < environment, secrets never printed, inconsistent limits refused."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+import yaml
+from pydantic import ValidationError
+
+from rankfeed.gateway.settings import GatewaySettings
+from rankfeed.settings import load_settings
+
+
+def test_the_environment_wins_over_the_config_file_and_keys_stay_secret(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    config = tmp_path / "gateway.yaml"
+    config.write_text(yaml.safe_dump({"port": 9000, "linger_ms": 3, "cors_allowed_origins": ["https://a.example"]}))
+    keys = [{"name": "web", "key": "secret-write-key-123456", "allowed_origins": ["https://a.example"]}]
+    monkeypatch.setenv("RANKFEED_API_KEYS", json.dumps(keys))
+    monkeypatch.setenv("RANKFEED_PORT", "9100")
+    monkeypatch.setenv("RANKFEED_KAFKA__BOOTSTRAP_SERVERS", "broker:9092")
+    monkeypatch.setenv("RANKFEED_USER_ID_HMAC_KEY", "hmac-secret-key")
+    settings = load_settings(GatewaySettings, config)
+    assert (settings.port, settings.linger_ms, settings.kafka.bootstrap_servers) == (9100, 3, "broker:9092")
+    assert settings.api_keys[0].key.get_secret_value() == "secret-write-key-123456"
+    assert "secret-write-key-123456" not in repr(settings) and "hmac-secret-key" not in repr(settings)
+    with pytest.raises(ValidationError):
+        settings.port = 1  # type: ignore[misc]  # frozen
+
+
+def test_limits_that_could_never_be_met_are_refused() -> None:
+    with pytest.raises(ValidationError, match="a full batch could never pass the rate limit"):
+        GatewaySettings(max_batch_events=600, rate_limit_burst_events=500)
+    with pytest.raises(ValidationError, match="a full batch could never be produced"):
+        GatewaySettings(max_batch_events=600, rate_limit_burst_events=1000, max_in_flight_events=500)
