@@ -6,7 +6,7 @@ RANKFEED := $(VENV)/bin/rankfeed
 JARS := build/jars
 PYTEST_ARGS ?=
 
-.PHONY: help venv preflight jars up down status demo test test-fast lint submit bench bench-gateway bench-job clean
+.PHONY: help venv preflight jars up down status demo test test-fast lint submit bench bench-gateway bench-job bench-rerank clean
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/' | expand -t 16
@@ -74,7 +74,10 @@ bench-gateway: venv jars  ## gateway load benchmark beside a raw-producer baseli
 bench-job: venv jars  ## feedback job throughput beside a pass-through baseline
 	$(PY) bench/job.py
 
-bench: bench-gateway bench-job  ## every benchmark
+bench-rerank: venv jars  ## re-rank endpoint latency beside the in-process scorer
+	$(PY) bench/rerank.py
+
+bench: bench-gateway bench-job bench-rerank  ## every benchmark
 
 clean: down  ## stop the stack and delete build output (jars, broker data, checkpoints)
 	rm -rf build

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated
 
@@ -13,6 +14,7 @@ from rankfeed import offline_cli
 from rankfeed.gateway.cli import gateway
 from rankfeed.local.procs import StackError
 from rankfeed.local.stack import Stack
+from rankfeed.rerank import cli as rerank_cli
 from rankfeed.settings import REPO_ROOT, StackSettings, load_settings
 
 app = typer.Typer(help="rankfeed: hotel-search user actions in, learning-to-rank signal out.", no_args_is_help=True)
@@ -78,7 +80,7 @@ def local_status(config: ConfigOption = None) -> None:
 
 def _print_status(stack: Stack) -> None:
     for name, state in stack.status().items():
-        console.print(f"{name:>6}: {state}")
+        console.print(f"{name:>7}: {state}")
 
 
 @app.command("submit")
@@ -110,14 +112,21 @@ def simulate(
     late_share: Annotated[float, typer.Option(help="share of events held back far beyond lateness")] = 0.0,
     rate: Annotated[float, typer.Option(help="target events per second; 0 sends as fast as possible")] = 0.0,
     topic: Annotated[str | None, typer.Option(help="Kafka topic; default the user-actions topic")] = None,
+    via_gateway: Annotated[
+        bool, typer.Option("--via-gateway", help="POST to the local gateway instead of producing to Kafka")
+    ] = False,
     config: ConfigOption = None,
 ) -> None:
-    """Send seeded synthetic traffic (searches, impressions, clicks, quick-backs, books…) to Kafka."""
+    """Send seeded synthetic traffic (searches, impressions, clicks, quick-backs, books…) to Kafka.
+
+    Event times start now, so that the gateway's clock-skew and retention checks accept them.
+    """
     from rankfeed import simulate as simulator
     from rankfeed.producer import make_producer, produce_actions
 
     settings = load_settings(StackSettings, config)
     shape = simulator.TrafficShape(
+        start=datetime.now(UTC).replace(microsecond=0),
         sessions=sessions,
         seed=seed,
         duplicate_share=duplicate_share,
@@ -126,6 +135,14 @@ def simulate(
     )
     actions = simulator.generate(shape)
     paced = simulator.paced(actions, rate) if rate > 0 else actions
+    if via_gateway:
+        from rankfeed.gateway.client import send_actions
+        from rankfeed.local.gateway_process import GatewayProcess
+
+        url = GatewayProcess(settings).url
+        accepted = send_actions(url, settings.gateway_api_key.get_secret_value(), list(paced))
+        console.print(f"{accepted} actions accepted by the gateway at {url} ({sessions} sessions, seed {seed})")
+        return
     producer = make_producer(settings.bootstrap_servers)
     with Progress(console=console) as progress:
         task = progress.add_task("sending actions", total=len(actions))
@@ -165,6 +182,7 @@ def ddl(schema: Annotated[str, typer.Argument(help="schema name, e.g. user_actio
 
 
 app.command("gateway")(gateway)
+app.command("rerank")(rerank_cli.rerank)
 app.command("propensity")(offline_cli.estimate_propensity)
 app.command("export-ltr")(offline_cli.export_ltr)
 app.command("train")(offline_cli.train)

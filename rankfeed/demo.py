@@ -21,8 +21,9 @@ from rich.progress import Progress
 from rich.table import Table
 
 from rankfeed import avro, schemas, simulate
+from rankfeed.gateway.client import send_actions
 from rankfeed.local.stack import Stack
-from rankfeed.producer import make_producer, produce_actions, send_heartbeats
+from rankfeed.producer import make_producer, send_heartbeats
 from rankfeed.settings import REPO_ROOT, JobSettings
 from rankfeed.types import Record
 
@@ -104,7 +105,7 @@ def run(stack: Stack, sessions: int = 300, console: Console | None = None) -> De
     if created:
         console.print(f"created topics: {', '.join(created)}")
     for name, state in stack.status().items():
-        console.print(f"{name:>6}: {state}")
+        console.print(f"{name:>7}: {state}")
     ensure_job(stack, console)
 
     job = JobSettings()
@@ -116,11 +117,14 @@ def run(stack: Stack, sessions: int = 300, console: Console | None = None) -> De
     outputs = [topics.user_actions_clean, topics.feedback_events, topics.ltr_examples, topics.session_summaries]
     offsets = {topic: end_offsets(bootstrap, topic) for topic in outputs}
     producer = make_producer(bootstrap)
+    key = stack.settings.gateway_api_key.get_secret_value()
+    batch = 100
     with Progress(console=console) as progress:
-        task = progress.add_task("sending actions to Kafka", total=len(actions))
-        produce_actions(
-            producer, topics.user_actions, actions, on_progress=lambda sent: progress.update(task, completed=sent)
-        )
+        task = progress.add_task(f"sending actions through the gateway ({stack.gateway.url})", total=len(actions))
+        for start_index in range(0, len(actions), batch):
+            chunk = actions[start_index : start_index + batch]
+            send_actions(stack.gateway.url, key, chunk, batch_size=batch)
+            progress.update(task, advance=len(chunk))
     last = max(action["timestamp"] for action in actions)
     # Close every session: move event time past the last action plus the session gap.
     tick = last + timedelta(minutes=job.session_gap_minutes + 1)
@@ -129,7 +133,10 @@ def run(stack: Stack, sessions: int = 300, console: Console | None = None) -> De
 
     distinct = {action["event_id"]: action for action in actions}
     labelled = sum(1 for a in distinct.values() if a["action_type"] in ("click", "book"))
-    console.print(f"sent {len(actions)} actions ({len(distinct)} distinct, {sessions} sessions, with duplicates)")
+    console.print(
+        f"sent {len(actions)} actions ({len(distinct)} distinct, {sessions} sessions, with duplicates); "
+        "every one acknowledged by Kafka before the gateway answered 202"
+    )
     console.print("waiting for the job to commit its output (a checkpoint or two)…")
     wait = 180
     result = DemoResult(

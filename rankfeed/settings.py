@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any, Literal, TypeVar
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, SecretStr
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
@@ -92,6 +92,10 @@ class StackSettings(_Settings):
     kafka_heap: str = "1g"
     flink_rest_port: int = 8081
     flink_rpc_port: int = 6123
+    gateway_port: int = 8000
+    #: The local gateway's write key; for this machine only (production keys come from GatewaySettings).
+    gateway_api_key: SecretStr = SecretStr("rankfeed-local-demo-key")
+    gateway_max_future_skew_seconds: float = 86_400.0
     state_dir: Path = BUILD_DIR / "local"
     jars_dir: Path = BUILD_DIR / "jars"
     topics: Topics = Topics()

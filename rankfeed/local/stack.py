@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 
 from rankfeed.local.broker import Broker
 from rankfeed.local.flink_cluster import FlinkCluster
+from rankfeed.local.gateway_process import GatewayProcess
 from rankfeed.local.procs import StackError, port_open
 from rankfeed.settings import REPO_ROOT, StackSettings
 
@@ -73,6 +74,10 @@ class Stack:
     def flink(self) -> FlinkCluster:
         return FlinkCluster(self.settings)
 
+    @property
+    def gateway(self) -> GatewayProcess:
+        return GatewayProcess(self.settings)
+
     def preflight(self) -> None:
         """Everything `up` needs, checked up front so a missing piece is one clear sentence."""
         check_java()
@@ -81,6 +86,11 @@ class Stack:
         ):
             raise StackError("Maven is not installed: install it (e.g. `apt-get install maven`) to resolve the jars")
         check_ports(self.settings, self.broker.running(), self.flink.running())
+        if self.gateway.pid() is None and port_open(self.settings.gateway_port):
+            raise StackError(
+                f"port {self.settings.gateway_port}, needed for the gateway, is taken by another process: "
+                "stop it or set RANKFEED_GATEWAY_PORT"
+            )
 
     def up(self) -> list[str]:
         """Start what is not running and create missing topics; return the topics created."""
@@ -89,12 +99,13 @@ class Stack:
         self.broker.start()
         created = self.broker.create_topics()
         self.flink.start()
+        self.gateway.start()
         return created
 
     def down(self) -> None:
         """Stop both, even if one of them is already gone; stale pid files are removed."""
         errors = []
-        for stop in (self.flink.stop, self.broker.stop):
+        for stop in (self.gateway.stop, self.flink.stop, self.broker.stop):
             try:
                 stop()
             except StackError as error:
@@ -114,8 +125,11 @@ class Stack:
                 f"{overview.get('slots-available', 0)}/{overview.get('slots-total', 0)} slots free, "
                 f"{overview.get('jobs-running', 0)} job(s) running"
             )
+        gateway_pid = self.gateway.pid()
+        gateway = f"running (pid {gateway_pid}) on {self.gateway.url}" if gateway_pid else "stopped"
         return {
             "kafka": broker,
+            "gateway": gateway,
             "flink": flink,
             "logs": f"{self.broker.log_dir} and {self.flink.log_dir}",
         }

@@ -1,0 +1,154 @@
+"""The re-rank service as an ASGI application.
+
+=========================  ==========================================================================
+``POST /v1/rerank``        200 ``{"ranking": [{"hotel_id", "score", "known"}, …], "features_version"}``
+                           ordered by score (ties in the given order); 400 body not JSON; 413 body too
+                           large; 408 body too slow; 415 not JSON content; 422 invalid request (every
+                           problem listed); 503 features still loading (``Retry-After``)
+``GET /healthz``           200 while the process serves HTTP
+``GET /readyz``            200 once the feature store has caught up with the topic, else 503; the
+                           body shows rows, features version, consumer errors
+=========================  ==========================================================================
+
+Every 4xx/5xx body is ``{"detail": <first message>, "errors": [{"field", "index", "problem", "message"}]}``.
+The scoring work happens on the event loop: about 1.5 µs per hotel, less than a thread hand-off would cost.
+"""
+
+from __future__ import annotations
+
+import gc
+import logging
+from typing import Any
+
+import orjson
+
+from rankfeed.rerank import http
+from rankfeed.rerank.features import FeatureStore
+from rankfeed.rerank.http import Receive, Scope, Send
+from rankfeed.rerank.request import InvalidRequest, Problem, parse_request
+from rankfeed.rerank.scoring import Scorer, ScoringParameters
+from rankfeed.rerank.settings import RerankSettings
+
+log = logging.getLogger(__name__)
+
+RERANK = "/v1/rerank"
+_METHODS = {RERANK: "POST", "/healthz": "GET", "/readyz": "GET"}
+_HEALTHY = orjson.dumps({"status": "ok"})
+
+
+def freeze_long_lived_objects() -> None:
+    """Move everything alive now (the loaded features above all) out of the garbage collector's sight.
+
+    A full collection would otherwise walk every entry of the store's dicts, a pause of 10 ms per
+    120,000 rows (measured) that the p99 would show. Called once, when the store has caught up and
+    before it reports ready, so no request waits for it. Rows added later are plain tuples of
+    numbers, which the collector stops tracking on its own.
+    """
+    gc.collect()
+    gc.freeze()
+
+
+def error_body(problems: list[Problem]) -> bytes:
+    return orjson.dumps({"detail": problems[0].message, "errors": [problem.as_json() for problem in problems]})
+
+
+class RerankApp:
+    """The ASGI application; owns the feature store, which it starts and stops with the server's lifespan."""
+
+    def __init__(self, settings: RerankSettings) -> None:
+        self.settings = settings
+        self.scorer = Scorer(ScoringParameters.from_settings(settings))
+        self.store = FeatureStore(
+            settings.kafka,
+            settings.topics.hotel_features,
+            poll_seconds=settings.consumer_poll_seconds,
+            fetch_wait_max_ms=settings.fetch_wait_max_ms,
+            on_caught_up=freeze_long_lived_objects,
+        )
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http":
+            await self._http(scope, receive, send)
+        elif scope["type"] == "lifespan":
+            await self._lifespan(receive, send)
+
+    async def _lifespan(self, receive: Receive, send: Send) -> None:
+        while True:
+            message = await receive()
+            if message["type"] == "lifespan.startup":
+                await self.startup()
+                await send({"type": "lifespan.startup.complete"})
+            elif message["type"] == "lifespan.shutdown":
+                self.shutdown()
+                await send({"type": "lifespan.shutdown.complete"})
+                return
+
+    async def startup(self) -> None:
+        self.store.start()
+        log.info(
+            "re-ranker started",
+            extra={"topic": self.store.topic, "bootstrap_servers": self.settings.kafka.bootstrap_servers},
+        )
+
+    def shutdown(self) -> None:
+        self.store.stop()
+        log.info("re-ranker stopped")
+
+    async def _http(self, scope: Scope, receive: Receive, send: Send) -> None:
+        path: str = scope["path"]
+        method: str = scope["method"]
+        allowed = _METHODS.get(path)
+        if allowed is None:
+            routes = ", ".join(f"{route_method} {route}" for route, route_method in _METHODS.items())
+            message = f"no route {method} {path}; the routes are {routes}"
+            await http.respond(send, 404, error_body([Problem(None, None, "not_found", message)]))
+        elif method != allowed:
+            message = f"{path} accepts {allowed} only, got {method}"
+            problem = Problem(None, None, "method_not_allowed", message)
+            await http.respond(send, 405, error_body([problem]), [(b"allow", allowed.encode())])
+        elif path == RERANK:
+            await self._rerank(scope, receive, send)
+        elif path == "/healthz":
+            await http.respond(send, 200, _HEALTHY)
+        else:
+            status = self.store.status()
+            await http.respond(send, 200 if status["ready"] else 503, orjson.dumps(status))
+
+    async def _rerank(self, scope: Scope, receive: Receive, send: Send) -> None:
+        content_type = http.header(scope, b"content-type")
+        if content_type is not None and content_type.split(b";", 1)[0].strip().lower() != http.JSON:
+            message = f"Content-Type must be application/json, got {content_type.decode('latin-1')!r}"
+            await http.respond(send, 415, error_body([Problem(None, None, "unsupported_media_type", message)]))
+            return
+        try:
+            body = await http.read_body(receive, self.settings.max_body_bytes, self.settings.body_timeout_seconds)
+        except http.ClientDisconnected:
+            return
+        except http.BodyTooLarge:
+            message = f"the body exceeds {self.settings.max_body_bytes} bytes (max_body_bytes); send fewer hotel ids"
+            await http.respond(send, 413, error_body([Problem(None, None, "body_too_large", message)]))
+            return
+        except TimeoutError:
+            message = f"the body did not arrive within {self.settings.body_timeout_seconds} s"
+            await http.respond(send, 408, error_body([Problem(None, None, "body_timeout", message)]))
+            return
+        try:
+            request = parse_request(body, self.settings.max_items)
+        except InvalidRequest as invalid:
+            await http.respond(send, invalid.status, error_body(invalid.problems))
+            return
+        if not self.store.ready:
+            message = (
+                f"hotel features are still loading from {self.store.topic!r} ({len(self.store)} rows so far); "
+                "retry in a moment, or wait for GET /readyz to answer 200"
+            )
+            body = error_body([Problem(None, None, "not_ready", message)])
+            await http.respond(send, 503, body, [(b"retry-after", b"1")])
+            return
+        version = self.store.version
+        ranked = self.scorer.rank(request.hotel_ids, self.store, request.destination, request.positions)
+        response: dict[str, Any] = {
+            "ranking": [{"hotel_id": hotel.hotel_id, "score": hotel.score, "known": hotel.known} for hotel in ranked],
+            "features_version": version,
+        }
+        await http.respond(send, 200, orjson.dumps(response))

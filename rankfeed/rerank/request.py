@@ -1,0 +1,166 @@
+"""What a ``POST /v1/rerank`` body must be, checked by hand in one pass (a schema library costs more here).
+
+``{"hotel_ids": ["h1", ...], "destination": "paris" | null, "query": "..." | null, "positions": [1, ...] | null}``
+
+* ``hotel_ids``: 1 to ``max_items`` distinct, non-empty strings in the order the caller's ranker chose;
+* ``destination``: selects the hotels' destination-specific features when they exist;
+* ``query``: accepted and type-checked for callers that send it, but not used by the score yet
+  (the features are per hotel and destination, not per query);
+* ``positions``: the 1-based position each hotel was shown at (e.g. 21… on page 2), one per id;
+  default 1, 2, 3, …
+
+A body that is not JSON is answered 400; JSON that breaks a rule above is answered 422 with every
+problem found (up to ``MAX_PROBLEMS``), each naming the field, the index in an array and what to do.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import orjson
+
+FIELDS = ("hotel_ids", "destination", "query", "positions")
+#: More problems than this in one body are not listed: the first ones tell the caller what is wrong.
+MAX_PROBLEMS = 20
+
+
+@dataclass(frozen=True, slots=True)
+class Problem:
+    """One thing wrong with a request, as it appears in the ``errors`` list of a 4xx answer."""
+
+    field: str | None
+    index: int | None
+    problem: str
+    message: str
+
+    def as_json(self) -> dict[str, Any]:
+        return {"field": self.field, "index": self.index, "problem": self.problem, "message": self.message}
+
+
+class InvalidRequest(Exception):
+    """The request cannot be ranked: ``status`` (400 or 422) with the problems found."""
+
+    def __init__(self, status: int, problems: Sequence[Problem]) -> None:
+        super().__init__(problems[0].message)
+        self.status = status
+        self.problems = list(problems[:MAX_PROBLEMS])
+
+
+@dataclass(frozen=True, slots=True)
+class RerankRequest:
+    hotel_ids: list[str]
+    destination: str | None = None
+    query: str | None = None
+    positions: list[int] | None = None
+
+
+def json_type(value: Any) -> str:
+    """How a decoded JSON value is named in error messages."""
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "a boolean"
+    if isinstance(value, int | float):
+        return "a number"
+    if isinstance(value, str):
+        return "a string"
+    if isinstance(value, list):
+        return "an array"
+    return "an object"
+
+
+def parse_request(body: bytes, max_items: int) -> RerankRequest:
+    """The request in ``body``, or ``InvalidRequest`` listing what is wrong with it."""
+    try:
+        document = orjson.loads(body)
+    except orjson.JSONDecodeError as error:
+        raise InvalidRequest(
+            400,
+            [
+                Problem(
+                    None,
+                    None,
+                    "invalid_json",
+                    f'the body is not valid JSON ({error}); send an object like {{"hotel_ids": ["h1", "h2"]}}',
+                )
+            ],
+        ) from None
+    if not isinstance(document, dict):
+        message = f'the body must be a JSON object like {{"hotel_ids": ["h1", "h2"]}}, got {json_type(document)}'
+        raise InvalidRequest(422, [Problem(None, None, "wrong_type", message)])
+
+    problems: list[Problem] = []
+    for name in document:
+        if name not in FIELDS:
+            message = f"unknown field {name!r}; the fields are {', '.join(FIELDS)}"
+            problems.append(Problem(name, None, "unknown_field", message))
+    hotel_ids = _hotel_ids(document, max_items, problems)
+    destination = _optional_string(document, "destination", problems)
+    query = _optional_string(document, "query", problems)
+    positions = _positions(document, len(hotel_ids) if hotel_ids is not None else None, problems)
+    if problems or hotel_ids is None:
+        raise InvalidRequest(422, problems)
+    return RerankRequest(hotel_ids, destination, query, positions)
+
+
+def _hotel_ids(document: dict[str, Any], max_items: int, problems: list[Problem]) -> list[str] | None:
+    if "hotel_ids" not in document:
+        message = f"hotel_ids is required: an array of 1 to {max_items} hotel ids in the given order"
+        problems.append(Problem("hotel_ids", None, "missing", message))
+        return None
+    hotel_ids = document["hotel_ids"]
+    if not isinstance(hotel_ids, list):
+        message = f"hotel_ids must be an array of strings, got {json_type(hotel_ids)}"
+        problems.append(Problem("hotel_ids", None, "wrong_type", message))
+        return None
+    if not hotel_ids:
+        problems.append(Problem("hotel_ids", None, "empty", f"hotel_ids is empty; send 1 to {max_items} hotel ids"))
+        return None
+    if len(hotel_ids) > max_items:
+        message = f"hotel_ids has {len(hotel_ids)} items; at most {max_items} are allowed, split the request"
+        problems.append(Problem("hotel_ids", None, "too_many", message))
+        return None
+    first_index: dict[str, int] = {}
+    for index, hotel_id in enumerate(hotel_ids):
+        if not isinstance(hotel_id, str):
+            message = f"hotel_ids[{index}] must be a string, got {json_type(hotel_id)}"
+            problems.append(Problem("hotel_ids", index, "wrong_type", message))
+        elif not hotel_id:
+            message = f"hotel_ids[{index}] is an empty string; every hotel id must be non-empty"
+            problems.append(Problem("hotel_ids", index, "empty", message))
+        elif hotel_id in first_index:
+            first = first_index[hotel_id]
+            message = f"hotel_ids[{index}] {hotel_id!r} repeats hotel_ids[{first}]; send each hotel once"
+            problems.append(Problem("hotel_ids", index, "duplicate", message))
+        else:
+            first_index[hotel_id] = index
+    return hotel_ids
+
+
+def _optional_string(document: dict[str, Any], name: str, problems: list[Problem]) -> str | None:
+    value = document.get(name)
+    if value is None or isinstance(value, str):
+        return value
+    problems.append(Problem(name, None, "wrong_type", f"{name} must be a string or null, got {json_type(value)}"))
+    return None
+
+
+def _positions(document: dict[str, Any], expected: int | None, problems: list[Problem]) -> list[int] | None:
+    positions = document.get("positions")
+    if positions is None:
+        return None
+    if not isinstance(positions, list):
+        message = f"positions must be an array of integers >= 1 (one per hotel id) or null, got {json_type(positions)}"
+        problems.append(Problem("positions", None, "wrong_type", message))
+        return None
+    if expected is not None and len(positions) != expected:
+        message = f"positions has {len(positions)} items for {expected} hotel ids; send one position per hotel id"
+        problems.append(Problem("positions", None, "length_mismatch", message))
+    for index, position in enumerate(positions):
+        if isinstance(position, bool) or not isinstance(position, int) or position < 1:
+            shown = json_type(position) if not isinstance(position, int) or isinstance(position, bool) else position
+            message = f"positions[{index}] must be an integer >= 1, got {shown}"
+            problems.append(Problem("positions", index, "wrong_type", message))
+    return positions
