@@ -25,11 +25,20 @@ from rankfeed.types import Record
 @pytest.fixture(scope="session")
 def stack() -> Iterator[Stack]:
     stack = Stack(StackSettings())
-    was_running = stack.broker.running() and stack.flink.running()
+    # Stop at the end only what this run started: a developer's `make up` stack stays up.
+    started_here = [
+        stop
+        for running, stop in (
+            (stack.gateway.pid() is not None, stack.gateway.stop),
+            (stack.flink.running(), stack.flink.stop),
+            (stack.broker.running(), stack.broker.stop),
+        )
+        if not running
+    ]
     stack.up()
     yield stack
-    if not was_running:
-        stack.down()
+    for stop in started_here:
+        stop()
 
 
 @pytest.fixture(scope="session")
