@@ -129,7 +129,9 @@ def _string_check(rule: FieldRule, path: str, nullable: bool) -> Check:
     is_uuid = rule.format == "uuid"
     too_short = f"{path} must have at least {min_length} character{'s' if min_length != 1 else ''}"
     too_long = f"{path} must have at most {max_length} characters"
-    not_symbol = f"{path} must be one of {', '.join(rule.symbols or ())}"
+    # Internal symbols (heartbeat) are refused separately; the message lists what a client may send.
+    client_symbols = [symbol for symbol in rule.symbols or () if symbol not in INTERNAL_ACTIONS]
+    not_symbol = f"{path} must be one of {', '.join(client_symbols)}"
     not_uuid = f"{path} must be a UUID in canonical form, e.g. 123e4567-e89b-42d3-a456-426614174000"
 
     def check(value: Any) -> Any:
