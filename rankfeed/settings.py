@@ -134,6 +134,10 @@ class JobSettings(_Settings):
     no_click_policy: Literal["drop", "top_k"] = "drop"
     no_click_top_k: int = Field(default=5, ge=1)
     labels: LabelTable = LabelTable()
+    propensity_table: Path | None = Field(
+        default=None,
+        description="JSON table from `rankfeed propensity`; LTR examples then carry θ_k, IPS weight and version",
+    )
     # Real-time hotel features (hotel-features topic).
     feature_half_life_hours: float = Field(default=168.0, gt=0)
     feature_emit_interval_seconds: float = Field(default=5.0, gt=0)

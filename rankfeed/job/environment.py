@@ -7,6 +7,21 @@ from pyflink.table import EnvironmentSettings, TableEnvironment
 from rankfeed.settings import JobSettings, job_parameters
 
 
+def propensity_parameters(settings: JobSettings) -> dict[str, str]:
+    """The propensity table the labeller weights examples with, as job parameters (none: weights stay 1.0)."""
+    if settings.propensity_table is None:
+        return {}
+    from rankfeed.propensity import PropensityTable
+
+    table = PropensityTable.load(settings.propensity_table)
+    prefix = "rankfeed.labels.propensity-"
+    return {
+        f"{prefix}version": table.version,
+        f"{prefix}theta": ";".join(repr(theta) for theta in table.theta),
+        f"{prefix}max-weight": repr(table.max_weight),
+    }
+
+
 def create_table_environment(settings: JobSettings, pipeline_name: str) -> TableEnvironment:
     env = TableEnvironment.create(EnvironmentSettings.in_streaming_mode())
     config = env.get_config()
@@ -19,7 +34,7 @@ def create_table_environment(settings: JobSettings, pipeline_name: str) -> Table
     config.set("pipeline.object-reuse", "true")
     # Event times are UTC instants; casts and DATE_FORMAT must not depend on the machine's zone.
     config.set("table.local-time-zone", "UTC")
-    parameters = job_parameters(settings)
+    parameters = {**job_parameters(settings), **propensity_parameters(settings)}
     config.set("pipeline.global-job-parameters", ",".join(f"{k}:{v}" for k, v in parameters.items()))
     # A partition with no traffic must not hold back the watermark of the others.
     config.set("table.exec.source.idle-timeout", f"{settings.source_idle_timeout_seconds} s")

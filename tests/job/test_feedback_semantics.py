@@ -20,6 +20,7 @@ from confluent_kafka import Producer
 from rankfeed import avro, schemas
 from rankfeed.local.stack import Stack
 from rankfeed.producer import make_producer, produce_actions, send_heartbeats
+from rankfeed.propensity import PropensityTable
 from rankfeed.settings import JobSettings
 from rankfeed.types import Record
 from tests.conftest import ReadTopic
@@ -27,6 +28,8 @@ from tests.conftest import ReadTopic
 JOB = Path(__file__).resolve().parents[2] / "jobs" / "feedback.py"
 BASE = datetime(2026, 11, 27, 8, 0, tzinfo=UTC)
 POISON = b"\x00\x01 definitely not a UserAction"
+#: The propensity table of the second run: positions past the fifth take θ_5.
+THETA = (1.0, 0.5, 0.25, 0.2, 0.1)
 
 
 def act(session: str, seconds: float, action_type: str, **fields: Any) -> Record:
@@ -276,8 +279,11 @@ def test_late_and_poison_go_to_their_topics(outcome: dict[str, list[Record]]) ->
 def outcome_top_k(
     stack: Stack, bootstrap_servers: str, read_topic: ReadTopic, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[dict[str, list[Record]]]:
-    settings = JobSettings(no_click_policy="top_k", no_click_top_k=3)
-    yield from _run(stack, bootstrap_servers, read_topic, tmp_path_factory.mktemp("top-k"), settings)
+    folder = tmp_path_factory.mktemp("top-k")
+    table = PropensityTable.create(THETA, method="randomized", impressions=1000, max_weight=8.0)
+    table.save(folder / "propensity.json")
+    settings = JobSettings(no_click_policy="top_k", no_click_top_k=3, propensity_table=folder / "propensity.json")
+    yield from _run(stack, bootstrap_servers, read_topic, folder, settings)
 
 
 def test_no_click_search_labels_top_k_as_ignore_under_that_policy(outcome_top_k: dict[str, list[Record]]) -> None:
@@ -302,3 +308,19 @@ def test_hotel_features_count_exposures_examinations_and_clicks(outcome: dict[st
         assert h4["debiased_ctr"] == pytest.approx(1 / (searches_showing_h4 / 4), rel=1e-3)
     h3 = latest[("H3", None)]
     assert h3["books"] == pytest.approx(1, rel=1e-3) and h3["mean_dwell_seconds"] == pytest.approx(50.0)
+
+
+def test_examples_carry_the_propensity_table_they_were_weighted_with(
+    outcome_top_k: dict[str, list[Record]], outcome: dict[str, list[Record]]
+) -> None:
+    rows = {(r["session_id"], r["hotel_id"]): r for r in outcome_top_k["ltr"]}
+    versions = {r["propensity_version"] for r in outcome_top_k["ltr"]}
+    assert len(versions) == 1 and next(iter(versions)).startswith("randomized-")
+    # Clicked examples: 1/θ_k; ignores keep weight 1 but still record θ_k.
+    assert (rows[("skips", "H4")]["propensity"], rows[("skips", "H4")]["ips_weight"]) == (0.2, 5.0)
+    assert (rows[("skips", "H1")]["propensity"], rows[("skips", "H1")]["ips_weight"]) == (1.0, 1.0)
+    assert rows[("scroll", "H2")]["ips_weight"] == 2.0
+    assert rows[("book", "H3")]["ips_weight"] == 4.0, "a book is weighted like its click"
+    # Past the table's end the last θ applies.
+    assert rows[("scroll", "H7")]["propensity"] == 0.1
+    assert all(r["ips_weight"] == 1.0 and r["propensity"] is None for r in outcome["ltr"]), "no table: no weights"

@@ -60,6 +60,10 @@ public class SessionLabeler extends ProcessTableFunction<Row> {
     private int bookLabel;
     private int ignoreLabel;
     private int quickBackLabel;
+    // Propensity table (θ_k by position, θ_1 first) for IPS weights; absent: weights stay 1.0.
+    private double[] theta;
+    private double maxWeight;
+    private String propensityVersion;
 
     private transient ActionDecoder decoder;
     private transient Counter poison;
@@ -108,6 +112,13 @@ public class SessionLabeler extends ProcessTableFunction<Row> {
         bookLabel = Integer.parseInt(context.getJobParameter(PARAM_PREFIX + "book", "2"));
         ignoreLabel = Integer.parseInt(context.getJobParameter(PARAM_PREFIX + "ignore", "0"));
         quickBackLabel = Integer.parseInt(context.getJobParameter(PARAM_PREFIX + "quick-back", "-1"));
+        propensityVersion = context.getJobParameter(PARAM_PREFIX + "propensity-version", null);
+        if (propensityVersion != null) {
+            theta = Arrays.stream(context.getJobParameter(PARAM_PREFIX + "propensity-theta", "1.0").split(";"))
+                    .mapToDouble(Double::parseDouble)
+                    .toArray();
+            maxWeight = Double.parseDouble(context.getJobParameter(PARAM_PREFIX + "propensity-max-weight", "10"));
+        }
         decoder = new ActionDecoder();
         MetricGroup metrics = context.getMetricGroup();
         poison = metrics.counter("poison_messages");
@@ -596,10 +607,26 @@ public class SessionLabeler extends ProcessTableFunction<Row> {
                         "ranking_randomized", search.randomized,
                         "session_searches", state.searches,
                         "session_clicks", state.clicks,
-                        "ips_weight", 1.0,
-                        "propensity", null,
-                        "propensity_version", null)));
+                        "ips_weight", ipsWeight(kind, shown.position),
+                        "propensity", propensity(shown.position),
+                        "propensity_version", propensityVersion)));
         }
+    }
+
+    /** θ of a 1-based position (positions past the table take its last value); null without a table. */
+    private Double propensity(int position) {
+        if (theta == null) {
+            return null;
+        }
+        return theta[Math.min(Math.max(position, 1), theta.length) - 1];
+    }
+
+    /** 1/θ_k, cut at the table's maximum, for examples whose label comes from a click; 1 for ignores. */
+    private double ipsWeight(String kind, int position) {
+        if (theta == null || "ignore".equals(kind)) {
+            return 1.0;
+        }
+        return Math.min(1.0 / propensity(position), maxWeight);
     }
 
     /** Every hotel the list showed, whether it was examined and what happened to it: the hotel features' input. */
