@@ -106,9 +106,12 @@ def free_port() -> int:
         return port
 
 
-def start_gateway(topics: Topics, port: int, workers: int, log_file: Path) -> subprocess.Popen[bytes]:
+def start_gateway(
+    bootstrap_servers: str, topics: Topics, port: int, workers: int, log_file: Path
+) -> subprocess.Popen[bytes]:
     env = {
         **os.environ,
+        "RANKFEED_KAFKA__BOOTSTRAP_SERVERS": bootstrap_servers,
         "RANKFEED_API_KEYS": json.dumps([{"name": "bench", "key": API_KEY}]),
         "RANKFEED_TOPICS__USER_ACTIONS": topics.user_actions,
         "RANKFEED_RATE_LIMIT_EVENTS_PER_SECOND": "1e9",
@@ -452,7 +455,7 @@ def main() -> None:
 
     port = free_port()
     log_file = Path(tempfile.gettempdir()) / f"rankfeed-bench-gateway-{port}.log"
-    gateway = start_gateway(topics, port, args.workers, log_file)
+    gateway = start_gateway(bootstrap_servers, topics, port, args.workers, log_file)
     try:
         generator = args.load_generator
         # Warm-up: connections, caches, the broker's partition leaders.
