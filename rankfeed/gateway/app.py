@@ -30,13 +30,13 @@ from typing import Any
 
 import orjson
 
+from rankfeed import asgi as http
 from rankfeed import avro, schemas
-from rankfeed.gateway import http
+from rankfeed.asgi import Headers, Receive, Scope, Send
 from rankfeed.gateway.contract import field_rules
 from rankfeed.gateway.decoding import DecodeFailed, TypedDecoder
 from rankfeed.gateway.encoding import RecordEncoder
 from rankfeed.gateway.enrich import Enricher, RequestContext, warm_up
-from rankfeed.gateway.http import Headers, Receive, Scope, Send
 from rankfeed.gateway.kafka import KafkaSink, Unavailable
 from rankfeed.gateway.logs import AccessLog, configure
 from rankfeed.gateway.metrics import CONTENT_TYPE as METRICS_CONTENT_TYPE

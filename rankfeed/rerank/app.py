@@ -22,9 +22,9 @@ from typing import Any
 
 import orjson
 
-from rankfeed.rerank import http
+from rankfeed import asgi as http
+from rankfeed.asgi import Receive, Scope, Send
 from rankfeed.rerank.features import FeatureStore
-from rankfeed.rerank.http import Receive, Scope, Send
 from rankfeed.rerank.request import InvalidRequest, Problem, parse_request
 from rankfeed.rerank.scoring import Scorer, ScoringParameters
 from rankfeed.rerank.settings import RerankSettings

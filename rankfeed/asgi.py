@@ -1,7 +1,7 @@
-"""The little ASGI plumbing the gateway needs: types, header access, JSON responses, body reading.
+"""The little ASGI plumbing the gateway and the re-ranker share: types, headers, body reading, JSON responses.
 
-The gateway is a raw ASGI application rather than a framework app: it has six routes, and on the
-hot path a framework's request objects and middleware stack cost more than the work itself.
+Both are raw ASGI applications rather than framework apps: a handful of routes each, and on their
+hot paths a framework's request objects and middleware stack cost more than the work itself.
 """
 
 from __future__ import annotations
@@ -27,6 +27,14 @@ class ClientDisconnected(Exception):
 
 class BodyTooLarge(Exception):
     """The body exceeds the limit (HTTP 413)."""
+
+
+def header(scope: Scope, name: bytes) -> bytes | None:
+    """The first value of header ``name`` (lower case), or None."""
+    for key, value in scope["headers"]:
+        if key == name:
+            return bytes(value)
+    return None
 
 
 async def read_body(receive: Receive, limit: int, timeout_seconds: float) -> bytes:
@@ -58,12 +66,18 @@ async def read_body(receive: Receive, limit: int, timeout_seconds: float) -> byt
                 return b"".join(chunks)
 
 
-async def respond(send: Send, status: int, body: bytes, headers: Headers, content_type: bytes = JSON) -> None:
+async def respond(
+    send: Send, status: int, body: bytes, headers: Headers | None = None, content_type: bytes = JSON
+) -> None:
     await send(
         {
             "type": "http.response.start",
             "status": status,
-            "headers": [(b"content-type", content_type), (b"content-length", str(len(body)).encode()), *headers],
+            "headers": [
+                (b"content-type", content_type),
+                (b"content-length", str(len(body)).encode()),
+                *(headers or []),
+            ],
         }
     )
     await send({"type": "http.response.body", "body": body})
