@@ -6,7 +6,7 @@ RANKFEED := $(VENV)/bin/rankfeed
 JARS := build/jars
 PYTEST_ARGS ?=
 
-.PHONY: help venv preflight jars up down status demo test test-fast lint submit bench bench-gateway bench-job bench-rerank clean
+.PHONY: help venv preflight jars up down status demo test test-fast lint submit bench bench-gateway bench-job bench-rerank fuzz clean
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/' | expand -t 16
@@ -67,6 +67,9 @@ test: preflight jars lint  ## lint, then every test against the real broker and 
 
 test-fast: preflight jars lint  ## the tests without the slow fault-injection ones
 	$(PY) -m pytest -m 'not slow' $(PYTEST_ARGS)
+
+fuzz: venv jars  ## 10,000 generated bodies against the gateway: never a 5xx, every refusal explained
+	RANKFEED_FUZZ_EXAMPLES=10000 $(PY) -m pytest tests/gateway/test_fuzz.py -p no:cacheprovider
 
 bench-gateway: venv jars  ## gateway load benchmark beside a raw-producer baseline
 	$(PY) bench/gateway.py

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 from typing import Any
 
 from hypothesis import HealthCheck, given, settings
@@ -12,6 +13,8 @@ from tests.gateway.conftest import RunningGateway, now_ms
 from tests.gateway.strategies import json_values, mutated_events, valid_events
 
 NOW_MS = now_ms()
+#: 300 in `make test`; `make fuzz` runs 10,000.
+EXAMPLES = int(os.environ.get("RANKFEED_FUZZ_EXAMPLES", "300"))
 _ANSWERS = {202, 400, 413, 415, 422}
 
 bodies = st.one_of(
@@ -36,7 +39,7 @@ def check(response: Any) -> None:
         assert set(error) == {"index", "field", "problem", "message"} and error["message"]
 
 
-@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=EXAMPLES, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(body=bodies, path=st.sampled_from(["/v1/actions", "/v1/actions/batch"]), ndjson=st.booleans())
 def test_no_body_makes_the_gateway_fail(shared_gateway: RunningGateway, body: bytes, path: str, ndjson: bool) -> None:
     content_type = "application/x-ndjson" if ndjson and path.endswith("batch") else "application/json"
