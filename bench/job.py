@@ -188,7 +188,7 @@ def freshness(bootstrap: str, settings: JobSettings, seconds: float) -> list[flo
 
 
 def _probe_action(session: str, at: datetime, action_type: str, **fields: object) -> Record:
-    record: Record = {name: None for name in schemas.field_names(schemas.USER_ACTION)}
+    record: Record = schemas.default_record(schemas.USER_ACTION)
     record.update(
         event_id=str(uuid.uuid4()),
         schema_version=1,

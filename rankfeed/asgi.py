@@ -29,6 +29,21 @@ class BodyTooLarge(Exception):
     """The body exceeds the limit (HTTP 413)."""
 
 
+def json_type(value: Any) -> str:
+    """The JSON name of a parsed value's type, for error messages."""
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "a boolean"
+    if isinstance(value, int | float):
+        return "a number"
+    if isinstance(value, str):
+        return "a string"
+    if isinstance(value, list):
+        return "an array"
+    return "an object"
+
+
 def header(scope: Scope, name: bytes) -> bytes | None:
     """The first value of header ``name`` (lower case), or None."""
     for key, value in scope["headers"]:

@@ -70,7 +70,7 @@ HEARTBEAT_SESSION = "__heartbeat__"
 
 def heartbeat(at: datetime, partition: int) -> Record:
     """An event-time tick for one partition: it moves the job's watermark, the job then drops it."""
-    record: Record = {name: None for name in schemas.field_names(schemas.USER_ACTION)}
+    record: Record = schemas.default_record(schemas.USER_ACTION)
     record.update(
         event_id=f"heartbeat-{partition}-{int(at.timestamp() * 1000)}",
         schema_version=1,

@@ -92,6 +92,20 @@ def fields(name: str) -> list[Field]:
     return [_field(f) for f in raw_schema(name)["fields"]]
 
 
+def default_record(name: str) -> dict[str, Any]:
+    """A record of ``name`` with every field at its schema default (None where there is none).
+
+    Code that builds records starts from here, so a field added to the .avsc shows up everywhere.
+    The simulator calls it per event, hence the cached template and the shallow copy.
+    """
+    return dict(_default_template(name))
+
+
+@functools.cache
+def _default_template(name: str) -> dict[str, Any]:
+    return {field.name: field.default if field.has_default else None for field in fields(name)}
+
+
 def field_names(name: str) -> list[str]:
     return [f["name"] for f in raw_schema(name)["fields"]]
 

@@ -22,7 +22,6 @@ result list to the ``search`` action that produced it.
 
 from __future__ import annotations
 
-import functools
 import math
 import random
 import time
@@ -281,12 +280,6 @@ def _swap_neighbours(entries: list[tuple[int, int, Record]], share: float, rng: 
             index += 1
 
 
-@functools.cache
-def _record_template() -> Record:
-    """A user_action with every schema field at its default, so new optional fields appear as None."""
-    return {field.name: field.default if field.has_default else None for field in schemas.fields(schemas.USER_ACTION)}
-
-
 def _uuid4(rng: random.Random) -> str:
     return str(uuid.UUID(int=rng.getrandbits(128), version=4))
 
@@ -311,7 +304,7 @@ class _SessionRecorder:
     def record(self, action_type: str, **fields: Any) -> Record:
         self.now_ms += self.pause_ms
         self.pause_ms = 0
-        record = dict(_record_template())
+        record = schemas.default_record(schemas.USER_ACTION)
         record.update(self.session_fields)
         record["event_id"] = _uuid4(self.rng)
         record["timestamp"] = _EPOCH + timedelta(milliseconds=self.now_ms)

@@ -77,7 +77,7 @@ def test_action_type_symbols_are_declared() -> None:
 
 
 def test_avro_round_trip_and_reader_of_a_newer_version_reads_old_data() -> None:
-    record = {name: None for name in schemas.field_names(schemas.USER_ACTION)}
+    record = schemas.default_record(schemas.USER_ACTION)
     record.update(
         event_id="e1",
         schema_version=1,

@@ -21,6 +21,8 @@ from typing import Any
 
 import orjson
 
+from rankfeed.asgi import json_type
+
 FIELDS = ("hotel_ids", "destination", "query", "positions")
 #: More problems than this in one body are not listed: the first ones tell the caller what is wrong.
 MAX_PROBLEMS = 20
@@ -54,21 +56,6 @@ class RerankRequest:
     destination: str | None = None
     query: str | None = None
     positions: list[int] | None = None
-
-
-def json_type(value: Any) -> str:
-    """How a decoded JSON value is named in error messages."""
-    if value is None:
-        return "null"
-    if isinstance(value, bool):
-        return "a boolean"
-    if isinstance(value, int | float):
-        return "a number"
-    if isinstance(value, str):
-        return "a string"
-    if isinstance(value, list):
-        return "an array"
-    return "an object"
 
 
 def parse_request(body: bytes, max_items: int) -> RerankRequest:

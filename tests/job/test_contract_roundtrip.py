@@ -29,7 +29,7 @@ BASE_TIME = datetime(2026, 11, 27, 9, 15, 30, 123000, tzinfo=UTC)
 
 
 def _action(**values: object) -> Record:
-    record: Record = {name: None for name in schemas.field_names(schemas.USER_ACTION)}
+    record: Record = schemas.default_record(schemas.USER_ACTION)
     record.update(
         event_id=str(uuid.uuid4()),
         schema_version=1,

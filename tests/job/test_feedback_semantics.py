@@ -33,7 +33,7 @@ THETA = (1.0, 0.5, 0.25, 0.2, 0.1)
 
 
 def act(session: str, seconds: float, action_type: str, **fields: Any) -> Record:
-    record: Record = {name: None for name in schemas.field_names(schemas.USER_ACTION)}
+    record: Record = schemas.default_record(schemas.USER_ACTION)
     record.update(
         event_id=f"{session}-{action_type}-{seconds}-{uuid.uuid4().hex[:6]}",
         schema_version=1,
