@@ -9,11 +9,13 @@ from __future__ import annotations
 
 import time
 import uuid
+import warnings
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
-from confluent_kafka import Consumer
+from confluent_kafka import Consumer, KafkaException
+from confluent_kafka.admin import AdminClient
 
 from rankfeed import avro
 from rankfeed.local.broker import create_topics
@@ -46,11 +48,30 @@ def bootstrap_servers(stack: Stack) -> str:
     return stack.settings.bootstrap_servers
 
 
+@pytest.fixture(scope="session")
+def created_topics(bootstrap_servers: str) -> Iterator[list[str]]:
+    """Every topic the tests created; deleted at the end so a long-lived dev broker does not fill up.
+
+    Deleted once per run rather than per test: a test's job may still be winding down when the
+    test returns, and deleting its topics under it would only add noise to the Flink logs.
+    """
+    created: list[str] = []
+    yield created
+    if created:
+        admin = AdminClient({"bootstrap.servers": bootstrap_servers})
+        for topic, future in admin.delete_topics(created, operation_timeout=30).items():
+            try:
+                future.result()
+            except KafkaException as error:  # cleanup only: a leftover topic must not fail the run
+                warnings.warn(f"could not delete test topic {topic}: {error}", stacklevel=1)
+
+
 @pytest.fixture
-def topics(bootstrap_servers: str) -> Topics:
+def topics(bootstrap_servers: str, created_topics: list[str]) -> Topics:
     """A fresh set of the project's topics for one test."""
     isolated = Topics().with_suffix(uuid.uuid4().hex[:8])
     create_topics(bootstrap_servers, isolated)
+    created_topics.extend(isolated.specs())
     return isolated
 
 

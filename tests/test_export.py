@@ -1,172 +1,29 @@
 """Export of the LTR Parquet dataset to LightGBM input, read back by LightGBM itself, and training on it.
 
-The dataset is synthetic but shaped exactly like the feedback job's: columns and types come from
-``ltr_example.avsc``, files sit in Hive partitions without a ``.parquet`` suffix beside
-``_SUCCESS`` markers and a hidden in-progress file, and labels follow the job's rules (examples
-down to the deepest click, no-click lists dropped). ``write_ltr_dataset`` is shared with
-``test_report``.
+The dataset (``tests.datasets.write_ltr_dataset``) is synthetic but shaped exactly like the
+feedback job's, and its labels follow the job's rules (examples down to the deepest click,
+no-click lists dropped).
 """
 
 from __future__ import annotations
 
 import json
-from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import lightgbm as lgb
 import numpy as np
 import pyarrow as pa
-import pyarrow.dataset as ds
 import pyarrow.parquet as pq
 import pytest
 import typer
 from typer.testing import CliRunner
 
-from rankfeed import offline_cli, schemas
+from rankfeed import offline_cli
 from rankfeed.export import DEFAULT_FEATURES, ExportError, export_ltr
 from rankfeed.propensity import PropensityTable, default_theta
-from rankfeed.settings import LabelTable
 from rankfeed.train import label_gains, ndcg_at, split_groups, train_lambdamart
-
-LIST_LENGTH = 12
-#: The first search is at 22:40 UTC so the data spans two days and several hours.
-START = datetime(2026, 11, 27, 22, 40, tzinfo=UTC)
-_LABELS = LabelTable()
-
-
-def arrow_type(avro_type: Any) -> pa.DataType:
-    """The Arrow type Flink's Parquet sink gives an Avro type (timestamps kept at millisecond precision)."""
-    if isinstance(avro_type, list):
-        return arrow_type(avro_type[1])
-    if isinstance(avro_type, dict):
-        if avro_type.get("logicalType") == "timestamp-millis":
-            return pa.timestamp("ms", tz="UTC")
-        if avro_type["type"] == "array":
-            return pa.list_(arrow_field(avro_type["items"], "element"))
-        if avro_type["type"] == "record":
-            return pa.struct([arrow_field(f["type"], f["name"]) for f in avro_type["fields"]])
-        return arrow_type(avro_type["type"])
-    primitive = {
-        "string": pa.string(),
-        "int": pa.int32(),
-        "long": pa.int64(),
-        "double": pa.float64(),
-        "boolean": pa.bool_(),
-    }
-    return primitive[avro_type]
-
-
-def arrow_field(avro_type: Any, name: str) -> pa.Field:
-    nullable = isinstance(avro_type, list) and avro_type[0] == "null"
-    return pa.field(name, arrow_type(avro_type), nullable=nullable)
-
-
-def arrow_schema(record: str) -> pa.Schema:
-    """The Arrow schema of an .avsc record, field by field in wire order."""
-    return pa.schema([arrow_field(f.avro_type, f.name) for f in schemas.fields(record)])
-
-
-def write_dataset(table: pa.Table, folder: Path, time_column: str) -> None:
-    """``table`` as the feedback job writes a dataset: dt/hr Hive folders, markers and a hidden part file."""
-    times = table[time_column].to_pylist()
-    partitioned = table.append_column("dt", pa.array([t.strftime("%Y-%m-%d") for t in times]))
-    partitioned = partitioned.append_column("hr", pa.array([t.strftime("%H") for t in times]))
-    partitioning = ds.partitioning(pa.schema([("dt", pa.string()), ("hr", pa.string())]), flavor="hive")
-    ds.write_dataset(
-        partitioned,
-        folder,
-        format="parquet",
-        partitioning=partitioning,
-        basename_template="part-{i}",
-        max_rows_per_file=500,
-        max_rows_per_group=500,
-    )
-    partitions = sorted(path for path in folder.glob("dt=*/hr=*"))
-    for partition in partitions:
-        (partition / "_SUCCESS").write_bytes(b"")
-    # Flink's in-progress file: not Parquet at all, so reading it would fail the test.
-    (partitions[-1] / ".part-inprogress-0").write_bytes(b"not parquet yet")
-
-
-def write_ltr_dataset(
-    parquet_dir: Path, searches: int = 400, seed: int = 0, randomized_share: float = 0.25
-) -> pa.Table:
-    """A synthetic ``ltr_examples`` dataset under ``parquet_dir``; returns its rows (without dt/hr).
-
-    Clicks follow a PBM with θ_k = 1/k and an attractiveness that rises with rating and falls
-    with price, so a model has something to learn and the logged order is position-biased.
-    """
-    rng = np.random.default_rng(seed)
-    shape = (searches, LIST_LENGTH)
-    price = np.round(rng.lognormal(np.log(150.0), 0.5, shape), 2)
-    rating = np.round(rng.triangular(1.0, 4.2, 5.0, shape), 1)
-    rating[rng.random(shape) < 0.07] = np.nan
-    attractiveness = 0.6 / (1.0 + np.exp(-(1.5 * (np.nan_to_num(rating, nan=3.5) - 3.5) - np.log(price / 150.0))))
-    randomized = rng.random(searches) < randomized_share
-    score = np.where(randomized[:, None], rng.random(shape), attractiveness + 0.1 * rng.standard_normal(shape))
-    order = np.argsort(-score, axis=1)
-    price, rating, attractiveness = (np.take_along_axis(a, order, axis=1) for a in (price, rating, attractiveness))
-    clicked = rng.random(shape) < default_theta(LIST_LENGTH)[None, :] * attractiveness
-    outcome = rng.random(shape)
-    kind = np.where(
-        ~clicked, "ignore", np.where(outcome < 0.05, "book", np.where(outcome < 0.3, "quick_back", "click"))
-    )
-    dwell = np.where(kind == "quick_back", rng.uniform(2, 8, shape), rng.uniform(20, 300, shape))
-    position = np.tile(np.arange(1, LIST_LENGTH + 1), (searches, 1))
-    deepest = np.max(np.where(clicked, position, 0), axis=1)
-    kept = position <= deepest[:, None]
-
-    def zscore(values: np.ndarray[Any, Any]) -> np.ndarray[Any, Any]:
-        standardized: np.ndarray[Any, Any] = (values - np.nanmean(values, 1, keepdims=True)) / np.nanstd(
-            values, 1, keepdims=True
-        )
-        return standardized
-
-    def rank_pct(values: np.ndarray[Any, Any]) -> np.ndarray[Any, Any]:
-        ranks = np.argsort(np.argsort(np.nan_to_num(values, nan=np.inf), axis=1), axis=1)
-        return np.where(np.isnan(values), np.nan, ranks / (LIST_LENGTH - 1))
-
-    search = np.repeat(np.arange(searches)[:, None], LIST_LENGTH, axis=1)
-    # Ids unrelated to time, as UUIDs are: ordering by id is not ordering by time.
-    search_name = [f"S{number:05d}" for number in rng.permutation(searches)]
-    session = search // 2
-    search_time = np.array([START + timedelta(seconds=int(20 * s)) for s in range(searches)], dtype=object)
-    session_clicks = np.bincount(session[kept], weights=clicked[kept], minlength=searches)
-    columns: dict[str, Any] = {
-        "search_id": [search_name[s] for s in search[kept]],
-        "hotel_id": [f"H{(s * 7 + p) % 300:05d}" for s, p in zip(search[kept], position[kept], strict=True)],
-        "session_id": [f"session-{s}" for s in session[kept]],
-        "user_id": [f"U{s % 50:06d}" for s in session[kept]],
-        "query": [("Paris", "Zürich", "東京")[s % 3] for s in search[kept]],
-        "search_time": search_time[search[kept]].tolist(),
-        "label": [getattr(_LABELS, k) for k in kind[kept]],
-        "label_kind": kind[kept].tolist(),
-        "position": position[kept],
-        "price": price[kept],
-        "rating": _nullable(rating[kept]),
-        "price_zscore": zscore(price)[kept],
-        "price_rank_pct": rank_pct(price)[kept],
-        "rating_zscore": _nullable(zscore(rating)[kept]),
-        "rating_rank_pct": _nullable(rank_pct(rating)[kept]),
-        "device": [("web", "mobile")[s % 2] for s in session[kept]],
-        "dwell_seconds": _nullable(np.where(kind == "ignore", np.nan, np.round(dwell, 1))[kept]),
-        "ranking_randomized": randomized[search[kept]].tolist(),
-        "session_searches": np.full(int(kept.sum()), 2),
-        "session_clicks": session_clicks[session[kept]].astype(np.int64),
-        "ips_weight": np.ones(int(kept.sum())),
-        "propensity": [None] * int(kept.sum()),
-        "propensity_version": [None] * int(kept.sum()),
-    }
-    schema = arrow_schema(schemas.LTR_EXAMPLE)
-    assert set(columns) == set(schema.names), "the generator must fill exactly the schema's fields"
-    table = pa.table({name: pa.array(columns[name], schema.field(name).type) for name in schema.names}, schema=schema)
-    write_dataset(table, parquet_dir / "ltr_examples", "search_time")
-    return table
-
-
-def _nullable(values: np.ndarray[Any, Any]) -> list[float | None]:
-    return [None if np.isnan(v) else float(v) for v in values]
+from tests.datasets import LIST_LENGTH, write_ltr_dataset
 
 
 def _expected_order(table: pa.Table) -> list[dict[str, Any]]:

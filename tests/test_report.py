@@ -1,7 +1,7 @@
 """The HTML report and the impressions it estimates θ from, on simulated events and synthetic LTR examples.
 
 ``events/`` is written from ``rankfeed.simulate`` sessions (the clean stream the job stores, with
-their true position bias), ``ltr_examples/`` by ``tests.test_export.write_ltr_dataset``.
+their true position bias), ``ltr_examples/`` by ``tests.datasets.write_ltr_dataset``.
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ from rankfeed import offline_cli, schemas, simulate
 from rankfeed.propensity import PropensityTable, default_theta
 from rankfeed.report import REPORT_FILE, estimate_propensity, load_impressions, write_report
 from rankfeed.types import Record
-from tests.test_export import arrow_schema, write_dataset, write_ltr_dataset
+from tests.datasets import arrow_schema, write_dataset, write_ltr_dataset
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 
