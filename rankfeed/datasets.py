@@ -10,5 +10,8 @@ LTR_DATASET = "ltr_examples"
 #: One row per session.
 SESSIONS_DATASET = "sessions"
 
+#: One row per published position-bias estimate (θ by position), per method.
+PROPENSITIES_DATASET = "propensities"
+
 #: Hive-style partition columns of every dataset (``dt=YYYY-MM-DD/hr=HH``), from the record's event time (UTC).
 PARTITION_COLUMNS = ("dt", "hr")

@@ -18,6 +18,7 @@ from rich.table import Table
 
 from rankfeed.propensity import DEFAULT_MAX_WEIGHT, DEFAULT_PRIOR_STRENGTH
 from rankfeed.settings import BUILD_DIR, JobSettings, load_settings
+from rankfeed.types import Record
 
 console = Console()
 
@@ -30,6 +31,10 @@ ParquetDirOption = Annotated[
     ),
 ]
 JobConfigOption = Annotated[Path | None, typer.Option("--job-config", help="YAML of JobSettings")]
+
+
+class TopicReadError(RuntimeError):
+    """The published propensities could not be read from Kafka."""
 
 
 class PropensityMethod(StrEnum):
@@ -60,14 +65,45 @@ def estimate_propensity(
     ] = DEFAULT_PRIOR_STRENGTH,
     parquet_dir: ParquetDirOption = None,
     job_config: JobConfigOption = None,
+    from_topic: Annotated[
+        bool,
+        typer.Option(
+            "--from-topic",
+            help="take the latest θ the feedback job published for --method on the position-propensities "
+            "topic (its version and max weight kept) instead of estimating from Parquet",
+        ),
+    ] = False,
+    timeout: Annotated[float, typer.Option(help="seconds to wait for the topic (with --from-topic)")] = 30.0,
 ) -> None:
     """Estimate θ_k (examination probability by position) and write a versioned propensity table.
 
     Reads events/ (every impression) when present, else ltr_examples/ (biased at deep positions).
+    With --from-topic, writes the stream's latest estimate instead; submit the job with that table
+    as propensity_table (stop with a savepoint, resume) and its examples carry the same version.
     """
+    from rankfeed.propensity import PropensityTable
     from rankfeed.report import ReportError, load_impressions
     from rankfeed.report import estimate_propensity as estimate
 
+    if from_topic:
+        settings = _job_settings(job_config)
+        try:
+            published = latest_published_propensities(settings, timeout)
+            if method.value not in published:
+                raise ValueError(
+                    f"no {method.value} record on {settings.topics.position_propensities} "
+                    f"({settings.kafka.bootstrap_servers}) within {timeout:g} s; methods there: "
+                    f"{sorted(published) or 'none'}. Is the feedback job running, and has event time "
+                    f"passed a propensity window ({settings.propensity_emit_interval_seconds:g} s)?"
+                )
+            table = PropensityTable.from_published(published[method.value])
+        except (TopicReadError, ValueError) as error:
+            raise _fail(error) from error
+        table.save(out)
+        theta = ", ".join(f"{value:.3f}" for value in table.theta[:10])
+        console.print(f"wrote {out}: version {table.version}, from the topic {settings.topics.position_propensities}")
+        console.print(f"θ_1..θ_{min(10, len(table.theta))}: {theta}", highlight=False)
+        return
     try:
         impressions = load_impressions(parquet_dir or _job_settings(job_config).parquet_dir)
         table = estimate(impressions, method.value, prior_strength=prior_strength, max_weight=max_weight)
@@ -78,6 +114,55 @@ def estimate_propensity(
     used = "randomized impressions" if table.method == "randomized" else "impressions"
     console.print(f"wrote {out}: version {table.version}, from {table.impressions:,} {used} of {impressions.source}/")
     console.print(f"θ_1..θ_{min(10, len(table.theta))}: {theta}", highlight=False)
+
+
+def latest_published_propensities(settings: JobSettings, timeout_seconds: float = 30.0) -> dict[str, Record]:
+    """The latest ``PositionPropensities`` record per method on the compacted topic, read to its end.
+
+    Reads as a read_committed consumer (the job writes exactly once, in transactions) from the
+    beginning of every partition until each reports its end or ``timeout_seconds`` pass.
+    """
+    import time
+    import uuid
+
+    from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaError, TopicPartition
+
+    from rankfeed import avro
+    from rankfeed.schemas import POSITION_PROPENSITIES
+
+    topic = settings.topics.position_propensities
+    consumer = Consumer(
+        {
+            "bootstrap.servers": settings.kafka.bootstrap_servers,
+            "group.id": f"rankfeed-propensity-reader-{uuid.uuid4().hex[:8]}",
+            "isolation.level": "read_committed",
+            "enable.auto.commit": False,
+            "enable.partition.eof": True,
+        }
+    )
+    latest: dict[str, Record] = {}
+    try:
+        metadata = consumer.list_topics(topic, timeout=timeout_seconds).topics.get(topic)
+        if metadata is None or metadata.error is not None or not metadata.partitions:
+            raise TopicReadError(f"topic {topic} does not exist on {settings.kafka.bootstrap_servers}")
+        partitions = list(metadata.partitions)
+        consumer.assign([TopicPartition(topic, partition, OFFSET_BEGINNING) for partition in partitions])
+        pending = set(partitions)
+        deadline = time.monotonic() + timeout_seconds
+        while pending and time.monotonic() < deadline:
+            message = consumer.poll(0.5)
+            if message is None:
+                continue
+            error = message.error()
+            if error is not None:
+                if error.code() == KafkaError._PARTITION_EOF:
+                    pending.discard(message.partition())
+                continue
+            record = avro.decode(message.value(), POSITION_PROPENSITIES)
+            latest[record["method"]] = record
+    finally:
+        consumer.close()
+    return latest
 
 
 def export_ltr(

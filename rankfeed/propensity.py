@@ -24,6 +24,11 @@ Two estimators, for two kinds of traffic:
 ``simulate_pbm`` draws clicks from a PBM with known θ and γ, so both estimators can be checked
 against the truth; ``PropensityTable`` is the versioned result that weights training examples.
 
+The feedback job runs both estimators continuously (``PropensityEstimator``, Java, in
+``connectors/functions``) and publishes each estimate to the compacted position-propensities
+topic; ``PropensityTable.from_published`` turns such a record into a table that keeps the
+stream's version, and ``stream_version`` recomputes that version in Python.
+
 Everything is numpy over whole arrays: one pass of ``np.bincount`` per step, no Python loops
 over impressions.
 """
@@ -32,6 +37,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import struct
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -259,6 +265,7 @@ def em_position_bias(
     max_position: int,
     iterations: int = 2000,
     tolerance: float = 1e-7,
+    weights: npt.ArrayLike | None = None,
 ) -> EmResult:
     """θ and γ(q, d) by expectation-maximization on ordinary (ranked) traffic, after Wang et al. 2018.
 
@@ -270,6 +277,8 @@ def em_position_bias(
     Impressions are first aggregated into (pair, position) cells, so an iteration costs one pass
     over the cells, not the log: a million impressions of a few thousand pairs iterate in
     microseconds. ``query_doc_ids`` are any hashable ids, one per impression (e.g. "Paris|H00042").
+    ``weights`` (one per impression, default 1) count impressions fractionally, e.g. decayed by age
+    as the streaming estimator does.
     Positions deeper than ``max_position`` are left out. θ is only identified if pairs move between
     positions; a deterministic ranker gives no information, and θ then stays near its start.
     This is plain EM with one γ per pair, not the regression-EM variant with a model of γ over
@@ -292,8 +301,13 @@ def em_position_bias(
     pair_ids, pair_index = np.unique(id_array[kept], return_inverse=True)
     cell_key = pair_index.astype(np.int64) * max_position + (position_array[kept] - 1)
     cells, cell_index = np.unique(cell_key, return_inverse=True)
-    cell_impressions = np.bincount(cell_index).astype(np.float64)
-    cell_clicks = np.bincount(cell_index, weights=click_array[kept])
+    weight_array = np.ones(position_array.size) if weights is None else np.asarray(weights, dtype=np.float64)
+    if weight_array.shape != position_array.shape:
+        raise ValueError(
+            f"weights must have one value per impression ({position_array.size}), got {weight_array.shape}"
+        )
+    cell_impressions = np.bincount(cell_index, weights=weight_array[kept]).astype(np.float64)
+    cell_clicks = np.bincount(cell_index, weights=(weight_array * click_array)[kept])
     cell_misses = cell_impressions - cell_clicks
     cell_pair = cells // max_position
     cell_position = cells % max_position
@@ -479,6 +493,27 @@ class PropensityTable:
         }
 
     @classmethod
+    def from_published(cls, record: dict[str, Any]) -> PropensityTable:
+        """The table of a ``PositionPropensities`` record from the stream, keeping its version.
+
+        ``impressions`` is the decayed impression count the estimate rests on, rounded down.
+        """
+        method = record["method"]
+        if method not in ("randomized", "em"):
+            raise ValueError(f"a published propensity record has method randomized or em, got {method!r}")
+        estimated_at: datetime = record["estimated_at"]
+        if estimated_at.tzinfo is None:
+            estimated_at = estimated_at.replace(tzinfo=UTC)
+        return cls(
+            theta=tuple(float(t) for t in record["theta"]),
+            method=method,
+            max_weight=float(record["max_weight"]),
+            impressions=int(sum(record["impressions"])),
+            created_at=estimated_at,
+            version=str(record["version"]),
+        )
+
+    @classmethod
     def from_record(cls, record: dict[str, Any]) -> PropensityTable:
         missing = {"version", "method", "theta", "max_weight", "impressions", "created_at"} - record.keys()
         if missing:
@@ -509,3 +544,15 @@ class PropensityTable:
         if not path.exists():
             raise FileNotFoundError(f"no propensity table at {path}; write one with `rankfeed propensity`")
         return cls.from_json(path.read_text(encoding="utf-8"))
+
+
+def stream_version(method: str, estimated_at: datetime, theta: Sequence[float], max_weight: float) -> str:
+    """The version the streaming estimator gives an estimate: ``<method>-<yyyyMMddTHHmmssZ>-<hash>``.
+
+    The hash is the first 12 hex digits of SHA-256 over the UTF-8 method, a zero byte, then θ and
+    ``max_weight`` as big-endian IEEE doubles: bit patterns, so Java and Python agree without
+    agreeing on how to print a float (which the offline table's JSON hash would need).
+    """
+    content = method.encode("utf-8") + b"\x00" + struct.pack(f">{len(theta) + 1}d", *theta, max_weight)
+    digest = hashlib.sha256(content).hexdigest()[:12]
+    return f"{method}-{estimated_at.astimezone(UTC):%Y%m%dT%H%M%SZ}-{digest}"

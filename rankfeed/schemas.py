@@ -31,6 +31,7 @@ FEEDBACK_EVENT = "feedback_event"
 LTR_EXAMPLE = "ltr_example"
 SESSION_SUMMARY = "session_summary"
 HOTEL_FEATURES = "hotel_features"
+POSITION_PROPENSITIES = "position_propensities"
 REJECTED_ACTION = "rejected_action"
 
 _PRIMITIVE_TO_FLINK = {

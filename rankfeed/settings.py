@@ -39,6 +39,7 @@ class Topics(Frozen):
     ltr_examples: str = "ltr-examples"
     session_summaries: str = "session-summaries"
     hotel_features: str = "hotel-features"
+    position_propensities: str = "position-propensities"
     late: str = "user-actions-late"
     dlq: str = "user-actions-dlq"
 
@@ -51,6 +52,8 @@ class Topics(Frozen):
         specs = {name: TopicSpec() for name in self.model_dump().values()}
         specs[self.user_actions] = TopicSpec(partitions=6)
         specs[self.hotel_features] = TopicSpec(partitions=3, cleanup_policy="compact", retention_ms=None)
+        # One record per method is all a reader needs: the latest θ, keyed by method.
+        specs[self.position_propensities] = TopicSpec(partitions=1, cleanup_policy="compact", retention_ms=None)
         return specs
 
 
@@ -144,6 +147,26 @@ class JobSettings(_Settings):
     position_bias_eta: float = Field(
         default=1.0, ge=0, description="θ_k = (1/k)^η until estimated propensities are published"
     )
+    # Position-bias propensities θ_k estimated in the stream (position-propensities topic, propensities/).
+    # The defaults repeat rankfeed.propensity's constants (a test pins them) so that importing the
+    # settings does not import numpy into the gateway.
+    propensity_estimation: bool = Field(
+        default=True, description="estimate θ in the job; off removes the branch and its cost (README, benchmarks)"
+    )
+    propensity_half_life_hours: float = Field(default=24.0, gt=0, description="evidence half-life (event time)")
+    propensity_emit_interval_seconds: float = Field(
+        default=60.0, gt=0, description="aggregation window and publication cadence, in event time"
+    )
+    propensity_prior_strength: float = Field(
+        default=200.0, ge=0, description="pseudo-impressions per position pulling θ towards (1/k)^position_bias_eta"
+    )
+    propensity_max_position: int = Field(
+        default=10, ge=2, le=100, description="θ is estimated for positions 1..N; deeper impressions are left out"
+    )
+    propensity_em_iterations: int = Field(
+        default=20, ge=1, description="EM iterations per publication, warm-started from the previous θ and γ"
+    )
+    propensity_max_weight: float = Field(default=10.0, ge=1.0, description="IPS cut published with θ")
     ship_jars: bool = Field(
         default=False,
         description="Add the connector jars as pipeline.jars (local mode); a cluster has them in its lib folder.",
@@ -160,7 +183,26 @@ def job_parameters(settings: JobSettings) -> dict[str, str]:
         f"{features}half-life-ms": str(round(settings.feature_half_life_hours * 3_600_000)),
         f"{features}emit-interval-ms": str(round(settings.feature_emit_interval_seconds * 1000)),
         f"{features}position-bias-eta": str(settings.position_bias_eta),
+        **_propensity_parameters(settings),
     }
+
+
+def _propensity_parameters(settings: JobSettings) -> dict[str, str]:
+    prefix = "rankfeed.propensities."
+    return {
+        f"{prefix}half-life-ms": str(round(settings.propensity_half_life_hours * 3_600_000)),
+        f"{prefix}emit-interval-ms": str(propensity_window_ms(settings)),
+        f"{prefix}prior-strength": repr(settings.propensity_prior_strength),
+        f"{prefix}prior-eta": repr(settings.position_bias_eta),
+        f"{prefix}max-position": str(settings.propensity_max_position),
+        f"{prefix}em-iterations": str(settings.propensity_em_iterations),
+        f"{prefix}max-weight": repr(settings.propensity_max_weight),
+    }
+
+
+def propensity_window_ms(settings: JobSettings) -> int:
+    """The propensity aggregation window and publication cadence in whole milliseconds (at least 1)."""
+    return max(1, round(settings.propensity_emit_interval_seconds * 1000))
 
 
 def _label_parameters(settings: JobSettings) -> dict[str, str]:

@@ -107,16 +107,7 @@ def consume(
     bootstrap_servers: str, topic: str, expected: int, timeout_seconds: float = 90.0, schema: str = "user_action"
 ) -> list[Record]:
     """Read ``topic`` from the start as a read_committed consumer until ``expected`` records or timeout."""
-    consumer = Consumer(
-        {
-            "bootstrap.servers": bootstrap_servers,
-            "group.id": f"test-reader-{uuid.uuid4().hex[:8]}",
-            "auto.offset.reset": "earliest",
-            "isolation.level": "read_committed",
-            "enable.auto.commit": False,
-        }
-    )
-    consumer.subscribe([topic])
+    consumer = committed_reader(bootstrap_servers, topic)
     records: list[Record] = []
     deadline = time.monotonic() + timeout_seconds
     try:
@@ -136,3 +127,18 @@ def consume(
     finally:
         consumer.close()
     return records
+
+
+def committed_reader(bootstrap_servers: str, topic: str) -> Consumer:
+    """A consumer of ``topic`` from its start that sees only committed transactions, as a downstream reader would."""
+    consumer = Consumer(
+        {
+            "bootstrap.servers": bootstrap_servers,
+            "group.id": f"test-reader-{uuid.uuid4().hex[:8]}",
+            "auto.offset.reset": "earliest",
+            "isolation.level": "read_committed",
+            "enable.auto.commit": False,
+        }
+    )
+    consumer.subscribe([topic])
+    return consumer

@@ -9,7 +9,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from rankfeed import avro, schemas
 from rankfeed.propensity import (
+    DEFAULT_ETA,
+    DEFAULT_MAX_WEIGHT,
+    DEFAULT_PRIOR_STRENGTH,
     FloatArray,
     PropensityTable,
     RandomizedEstimator,
@@ -19,7 +23,9 @@ from rankfeed.propensity import (
     from_randomized,
     ips_weights,
     simulate_pbm,
+    stream_version,
 )
+from rankfeed.settings import JobSettings
 
 POSITIONS = 10
 ETA = 1.0
@@ -165,3 +171,41 @@ def test_propensity_table_refuses_what_would_give_bad_weights(tmp_path: Path) ->
         PropensityTable.from_record({"theta": [1.0]})
     with pytest.raises(FileNotFoundError, match="rankfeed propensity"):
         PropensityTable.load(tmp_path / "missing.json")
+
+
+def test_a_published_record_becomes_a_table_that_keeps_its_version(tmp_path: Path) -> None:
+    when = datetime(2026, 11, 27, 13, 59, 59, 999000, tzinfo=UTC)
+    theta = [1.0, 0.5, 0.3333333333333333, 0.25]
+    record = {
+        "method": "randomized",
+        "version": stream_version("randomized", when, theta, 10.0),
+        "estimated_at": when,
+        "theta": theta,
+        "lower": [1.0, 0.45, 0.3, 0.2],
+        "upper": [1.0, 0.55, 0.37, 0.3],
+        "impressions": [1000.5, 1000.0, 999.0, 998.0],
+        "clicks": [300.0, 150.0, 100.0, 75.0],
+        "max_weight": 10.0,
+    }
+    # Through the wire format the job writes, as `rankfeed propensity --from-topic` reads it.
+    decoded = avro.decode(avro.encode(record, schemas.POSITION_PROPENSITIES), schemas.POSITION_PROPENSITIES)
+    table = PropensityTable.from_published(decoded)
+    assert table.version == record["version"]
+    assert table.version.startswith("randomized-20261127T135959Z-") and len(table.version.rsplit("-", 1)[1]) == 12
+    assert (table.theta, table.method, table.max_weight, table.impressions) == (tuple(theta), "randomized", 10.0, 3997)
+    assert table.created_at == when
+    table.save(tmp_path / "propensity.json")
+    assert PropensityTable.load(tmp_path / "propensity.json") == table
+    # The hash covers θ and the cut, not the time: equal content, equal hash.
+    later = stream_version("randomized", when.replace(hour=15), theta, 10.0)
+    assert later.rsplit("-", 1)[1] == table.version.rsplit("-", 1)[1]
+    assert stream_version("randomized", when, theta, 8.0).rsplit("-", 1)[1] != table.version.rsplit("-", 1)[1]
+    with pytest.raises(ValueError, match="randomized or em"):
+        PropensityTable.from_published({**decoded, "method": "default"})
+
+
+def test_stream_settings_default_to_the_offline_constants() -> None:
+    settings = JobSettings()
+    assert settings.propensity_prior_strength == DEFAULT_PRIOR_STRENGTH
+    assert settings.propensity_max_weight == DEFAULT_MAX_WEIGHT
+    assert settings.position_bias_eta == DEFAULT_ETA

@@ -11,8 +11,9 @@ an explicit status with a machine-readable list of problems; nothing is dropped 
 413    body larger than ``max_body_bytes``; 415: neither JSON nor NDJSON
 422    no valid event (each problem listed with index, field, problem, message)
 429    the key's token bucket is empty (``Retry-After``)
-503    Kafka unreachable, producer unhealthy, in-flight budget spent or deadline passed
-       (``Retry-After``); the client retries with the same event_ids, the pipeline deduplicates
+503    Kafka unreachable, producer unhealthy, in-flight budget spent, deadline passed, or the
+       worker saturated (requests queue over ``max_loop_lag_ms`` for its event loop) (``Retry-After``);
+       the client retries with the same event_ids, the pipeline deduplicates
 =====  =====================================================================================
 """
 
@@ -21,9 +22,11 @@ from __future__ import annotations
 import asyncio
 import gc
 import logging
+import math
 import os
 import time
 import uuid
+from collections import deque
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -48,6 +51,12 @@ from rankfeed.gateway.validation import EventValidator, Problem, parse_timestamp
 from rankfeed.settings import load_settings
 
 log = logging.getLogger(__name__)
+
+#: How often the event loop's lateness is probed, and the window of probes whose median says a queue stands.
+_LAG_PROBE_SECONDS = 0.01
+_LAG_WINDOW = 5
+#: One loop iteration running longer than this many ``max_loop_lag_ms`` is a burst to refuse at once.
+_BURST_FACTOR = 4
 
 SINGLE = "/v1/actions"
 BATCH = "/v1/actions/batch"
@@ -113,6 +122,12 @@ class Gateway:
         self.topic = settings.topics.user_actions
         self._openapi = orjson.dumps(openapi_document(settings))
         self._gauge_task: asyncio.Task[None] | None = None
+        self._lag_task: asyncio.Task[None] | None = None
+        #: How late the lag probe woke, the last ``_LAG_WINDOW`` times (seconds).
+        self._lags: deque[float] = deque([0.0] * _LAG_WINDOW, maxlen=_LAG_WINDOW)
+        #: When the lag probe should wake (``time.monotonic``): past it, the loop is late by at least the difference.
+        #: Infinitely far until the probe runs (``startup``), so an app served without lifespan never refuses.
+        self._probe_due = math.inf
 
     # -- ASGI -----------------------------------------------------------------------------------
 
@@ -143,6 +158,7 @@ class Gateway:
         # Everything loaded so far lives as long as the process: keep it out of every collection.
         gc.freeze()
         self._gauge_task = asyncio.create_task(self._update_gauges())
+        self._lag_task = asyncio.create_task(self._probe_loop_lag())
         log.info(
             "gateway started",
             extra={
@@ -153,8 +169,9 @@ class Gateway:
         )
 
     async def shutdown(self) -> None:
-        if self._gauge_task is not None:
-            self._gauge_task.cancel()
+        for task in (self._gauge_task, self._lag_task):
+            if task is not None:
+                task.cancel()
         unacknowledged = await self.sink.close(self.settings.request_deadline_seconds)
         if self.access_log is not None:
             self.access_log.flush()
@@ -164,6 +181,29 @@ class Gateway:
         while True:
             self.metrics.in_flight.set(self.sink.in_flight)
             await asyncio.sleep(1.0)
+
+    async def _probe_loop_lag(self) -> None:
+        """Measure how late a short timer fires. Beyond capacity, requests queue in the loop and this grows
+        with the queue; refusing writes while it is high keeps the queue (and memory, and the latency of
+        what is accepted) bounded, and a refusal costs a fraction of an accepted request."""
+        while True:
+            self._probe_due = time.monotonic() + _LAG_PROBE_SECONDS
+            await asyncio.sleep(_LAG_PROBE_SECONDS)
+            self._lags.append(max(0.0, time.monotonic() - self._probe_due))
+
+    def saturation(self) -> float | None:
+        """How long requests now wait for the loop (seconds) when that is reason to refuse writes, else None.
+
+        Either a standing queue: the probe was late by more than ``max_loop_lag_ms`` in most of its
+        window (the median: one slow request or scheduler hiccup is not a queue). Or a burst: the loop
+        is in one iteration for over ``_BURST_FACTOR`` × ``max_loop_lag_ms`` (requests read together are
+        served in one iteration, before the probe can see it)."""
+        limit = self.settings.max_loop_lag_ms / 1000
+        standing = sorted(self._lags)[_LAG_WINDOW // 2]
+        if standing > limit:
+            return standing
+        overdue = time.monotonic() - self._probe_due
+        return overdue if overdue > _BURST_FACTOR * limit else None
 
     def _count_delivery_error(self, error: str) -> None:
         self.metrics.delivery_errors.labels(error).inc()
@@ -286,6 +326,15 @@ class Gateway:
             raise Refused(401, "unauthorized", "send a valid write key in the X-Api-Key header")
         if not client.allows_origin(origin):
             raise Refused(403, "origin_not_allowed", f"write key {client.name!r} may not be used from origin {origin}")
+        waiting = self.saturation()
+        if waiting is not None:
+            raise Refused(
+                503,
+                "overloaded",
+                f"the gateway is saturated (requests wait {waiting * 1000:.0f} ms before being served); "
+                "retry with the same event_ids",
+                settings.retry_after_seconds,
+            )
         content_type = headers.get(b"content-type", http.JSON).split(b";", 1)[0].strip().lower()
         ndjson = batch and content_type == _NDJSON
         if content_type != http.JSON and not ndjson:

@@ -27,8 +27,9 @@ from rankfeed import schemas
 from rankfeed.gateway.contract import ASSIGNED_WHEN_MISSING, INT_RANGE, LONG_RANGE, FieldRule, field_rules
 from rankfeed.gateway.validation import ACTION_REQUIREMENTS, CANONICAL_UUID, is_set, parse_timestamp
 
-#: What decoding raises: not JSON (``DecodeError``) or not the contract (``ValidationError``).
-DecodeFailed = msgspec.DecodeError
+#: What decoding raises: not JSON (``DecodeError``), not the contract (``ValidationError``), or a string
+#: that is not UTF-8 (msgspec raises ``UnicodeDecodeError`` for those, not ``DecodeError``).
+DecodeFailed = (msgspec.DecodeError, UnicodeDecodeError)
 
 
 def _annotation(rule: FieldRule, item_struct: Any) -> Any:
@@ -99,7 +100,7 @@ class TypedDecoder:
         self._unique = tuple((rule.name, rule.unique_items_by) for rule in rules if rule.unique_items_by is not None)
 
     def decode_one(self, body: bytes) -> Any:
-        """One event struct; raises ``msgspec.DecodeError`` (also for contract violations)."""
+        """One event struct; raises one of ``DecodeFailed`` (also for contract violations)."""
         return self._one.decode(body)
 
     def decode_many(self, body: bytes) -> list[Any]:

@@ -47,6 +47,10 @@ class GatewaySettings(_Settings):
     workers: int = Field(default=1, ge=1)
     #: uvicorn answers 503 beyond this many open connections and tasks per worker: bounds memory.
     max_concurrent_requests: int = Field(default=4096, ge=1)
+    #: Writes are refused with 503 at once while requests queue this long for the event loop (a standing
+    #: queue, or a burst): beyond capacity they get a fast "retry later" instead of waiting for seconds
+    #: (``Gateway.saturation``, bench/overload.py).
+    max_loop_lag_ms: float = Field(default=50.0, gt=0)
     #: Clients whose ``X-Forwarded-For`` is trusted (a reverse proxy); the client IP is used for the country only.
     forwarded_allow_ips: str = "127.0.0.1,::1"
 

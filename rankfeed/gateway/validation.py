@@ -47,6 +47,11 @@ INTERNAL_ACTIONS: dict[str, str] = {
     "heartbeat": "heartbeat is an internal event-time tick written by producers of the pipeline, never by clients",
 }
 
+#: Problems listed per event at most; the rest are summed up in one ``too_many_problems`` entry. Without
+#: it an 870 KB body of 80,000 unknown keys was answered with 17 MB of problems; with it an answer holds
+#: at most ``max_batch_events`` × 21 problems whatever the body.
+MAX_PROBLEMS_PER_EVENT = 20
+
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _ONE_MS = timedelta(milliseconds=1)
 
@@ -383,7 +388,12 @@ class EventValidator:
         if unmet is not None:
             found = (found or []) + unmet
         if found is not None:
-            return [Problem(index, field, problem, message) for field, problem, message in found]
+            problems = [Problem(index, field, problem, message) for field, problem, message in found]
+            if len(problems) > MAX_PROBLEMS_PER_EVENT:
+                hidden = len(problems) - MAX_PROBLEMS_PER_EVENT
+                message = f"{hidden} more problems of this event are not listed; fix these first"
+                problems = [*problems[:MAX_PROBLEMS_PER_EVENT], Problem(index, None, "too_many_problems", message)]
+            return problems
         event.update(converted)
         for name, default in self._defaults:
             if name not in event:
@@ -401,8 +411,8 @@ class EventValidator:
         found = None
         for name in self._times:
             moment = event.get(name)
-            if type(moment) is not int:
-                continue  # missing, or already reported as malformed
+            if type(moment) is not int or not LONG_RANGE[0] <= moment <= LONG_RANGE[1]:
+                continue  # missing, or already reported as malformed or out of range
             if moment > now_ms + self.max_future_skew_ms:
                 found = found or []
                 ahead = (moment - now_ms) / 1000

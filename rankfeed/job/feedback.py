@@ -7,12 +7,16 @@
                                                ├─ feedback ▶ feedback-events
                                                ├─ ltr      ▶ ltr-examples, ltr_examples/
                                                ├─ session  ▶ session-summaries, sessions/
-                                               ├─ exposures ─ HotelFeatureAggregator (by hotel) ▶ hotel-features
+                                               ├─ exposures ─┬─ HotelFeatureAggregator (by hotel) ▶ hotel-features
+                                               │             └─ window counts (TUMBLE, event time)
+                                               │                  ─ PropensityEstimator (by method)
+                                               │                  ▶ position-propensities, propensities/
                                                └─ dlq      ▶ user-actions-dlq
 
-Every stage is SQL over JVM functions; there is one keyed, stateful pass (SessionLabeler), which
-is what keeps the job fast. All sinks are exactly once: Kafka by transactions, Parquet by files
-committed on checkpoints.
+Every stage is SQL over JVM functions; there is one keyed, stateful pass over the actions
+(SessionLabeler), which is what keeps the job fast. The propensity estimator sees only window
+counts: per position of randomized lists, and per (destination, hotel, position) of all lists.
+All sinks are exactly once: Kafka by transactions, Parquet by files committed on checkpoints.
 """
 
 from __future__ import annotations
@@ -20,10 +24,10 @@ from __future__ import annotations
 from pyflink.table import StatementSet, TableEnvironment
 
 from rankfeed import schemas
-from rankfeed.datasets import EVENTS_DATASET, LTR_DATASET, SESSIONS_DATASET
+from rankfeed.datasets import EVENTS_DATASET, LTR_DATASET, PROPENSITIES_DATASET, SESSIONS_DATASET
 from rankfeed.job import functions, tables
 from rankfeed.schemas import quote
-from rankfeed.settings import JobSettings
+from rankfeed.settings import JobSettings, propensity_window_ms
 
 SOURCE = "user_actions_raw"
 KEYED = "keyed_actions"
@@ -31,6 +35,8 @@ EXPOSURES = "exposures"
 FEATURES = "hotel_features"
 BEHIND = "behind_watermark"
 LABELLED = "labelled"
+PROPENSITY_COUNTS = "propensity_counts"
+PROPENSITIES = "position_propensities"
 
 
 def register_views(env: TableEnvironment, settings: JobSettings) -> None:
@@ -53,16 +59,60 @@ def register_views(env: TableEnvironment, settings: JobSettings) -> None:
         f"input => TABLE {KEYED} PARTITION BY `session_id`, on_time => DESCRIPTOR(`event_time`), "
         f"uid => 'session-labeler')"
     )
-    env.execute_sql(
-        f"CREATE TEMPORARY VIEW {EXPOSURES} AS SELECT e.`hotel_id`, l.`destination`, e.`position`, e.`examined`, "
-        f"e.`outcome`, e.`dwell_seconds`, l.`rowtime` FROM {LABELLED} AS l "
+    # Registered as a planned Table, not as SQL text: a text view is re-planned by every statement
+    # that reads it, each time with a new UNNEST correlation variable, so the plans of the hotel
+    # features, the propensity counts and the two propensity sinks would differ and not be shared
+    # (and the propensity PTF would then appear twice under one uid, which Flink refuses).
+    exposures = env.sql_query(
+        f"SELECT e.`hotel_id`, l.`destination`, e.`position`, e.`examined`, "
+        f"e.`outcome`, e.`dwell_seconds`, l.`ranking_randomized`, l.`rowtime` FROM {LABELLED} AS l "
         f"CROSS JOIN UNNEST(l.`exposures`) AS e (`hotel_id`, `position`, `examined`, `outcome`, `dwell_seconds`) "
         f"WHERE l.`kind` = 'exposures'"
     )
+    env.create_temporary_view(EXPOSURES, exposures)
     env.execute_sql(
         f"CREATE TEMPORARY VIEW {FEATURES} AS SELECT * FROM HotelFeatureAggregator("
         f"input => TABLE {EXPOSURES} PARTITION BY `hotel_id`, on_time => DESCRIPTOR(`rowtime`), "
         f"uid => 'hotel-features')"
+    )
+    if settings.propensity_estimation:
+        register_propensity_views(env, settings)
+
+
+def register_propensity_views(env: TableEnvironment, settings: JobSettings) -> None:
+    """Window counts of exposures, then the PTF that turns them into θ per method.
+
+    A tumbling event-time window (of ``propensity_emit_interval_seconds``) counts impressions and
+    clicks (click, book or quick-back) per position of randomized lists, and per (destination,
+    hotel, position) of all lists for EM; positions past ``propensity_max_position`` are left out.
+    The per-impression work stays in Flink's window aggregation; the estimator gets a few rows per
+    window and key.
+    """
+    window_ms = propensity_window_ms(settings)
+    window = (
+        f"TABLE(TUMBLE(TABLE {EXPOSURES}, DESCRIPTOR(`rowtime`), "
+        f"INTERVAL '{window_ms // 1000}.{window_ms % 1000:03d}' SECOND(9, 3)))"
+    )
+    counts = (
+        "CAST(COUNT(*) AS DOUBLE) AS `impressions`, "
+        "CAST(SUM(CASE WHEN `outcome` IS NULL THEN 0 ELSE 1 END) AS DOUBLE) AS `clicks`, `window_time`"
+    )
+    shown = f"`position` <= {settings.propensity_max_position}"
+    env.execute_sql(
+        f"CREATE TEMPORARY VIEW {PROPENSITY_COUNTS} AS "
+        f"SELECT CAST('randomized' AS STRING) AS `method`, CAST(NULL AS STRING) AS `destination`, "
+        f"CAST(NULL AS STRING) AS `hotel_id`, `position`, {counts} FROM {window} "
+        f"WHERE `ranking_randomized` IS TRUE AND {shown} "
+        f"GROUP BY `window_start`, `window_end`, `window_time`, `position` "
+        f"UNION ALL "
+        f"SELECT CAST('em' AS STRING) AS `method`, `destination`, `hotel_id`, `position`, {counts} "
+        f"FROM {window} WHERE {shown} "
+        f"GROUP BY `window_start`, `window_end`, `window_time`, `destination`, `hotel_id`, `position`"
+    )
+    env.execute_sql(
+        f"CREATE TEMPORARY VIEW {PROPENSITIES} AS SELECT * FROM PropensityEstimator("
+        f"input => TABLE {PROPENSITY_COUNTS} PARTITION BY `method`, on_time => DESCRIPTOR(`window_time`), "
+        f"uid => 'position-propensities')"
     )
 
 
@@ -83,6 +133,17 @@ def register_sinks(env: TableEnvironment, settings: JobSettings) -> None:
         tables.parquet_dataset("ltr_parquet", root / LTR_DATASET, schemas.LTR_EXAMPLE),
         tables.parquet_dataset("sessions_parquet", root / SESSIONS_DATASET, schemas.SESSION_SUMMARY),
     ]
+    if settings.propensity_estimation:
+        ddl += [
+            tables.keyed_kafka_sink(
+                "propensities_topic",
+                topics.position_propensities,
+                schemas.POSITION_PROPENSITIES,
+                "propensity_key",
+                settings,
+            ),
+            tables.parquet_dataset("propensities_parquet", root / PROPENSITIES_DATASET, schemas.POSITION_PROPENSITIES),
+        ]
     for statement in ddl:
         env.execute_sql(statement)
 
@@ -126,11 +187,19 @@ def build(env: TableEnvironment, settings: JobSettings) -> StatementSet:
         f"INSERT INTO late_topic SELECT {_late_reason(settings)}, `raw_value`, UserActionId(`raw_value`), "
         f"`event_time`, `kafka_partition`, `kafka_offset` FROM {BEHIND} WHERE `error` IS NULL",
         # One INSERT per topic: two exactly-once writers on one topic would fence each other.
-        f"INSERT INTO dlq_topic SELECT `reason`, `event_raw`, CAST(NULL AS STRING), CAST(NULL AS TIMESTAMP(3)), "
-        f"`source_partition`, `source_offset` {_of_kind('dlq')} "
-        f"UNION ALL SELECT `error`, `raw_value`, CAST(NULL AS STRING), CAST(NULL AS TIMESTAMP(3)), "
+        # A tombstone (null value) is poison too; its raw value is written as empty bytes.
+        f"INSERT INTO dlq_topic SELECT `reason`, COALESCE(`event_raw`, X''), CAST(NULL AS STRING), "
+        f"CAST(NULL AS TIMESTAMP(3)), `source_partition`, `source_offset` {_of_kind('dlq')} "
+        f"UNION ALL SELECT `error`, COALESCE(`raw_value`, X''), CAST(NULL AS STRING), CAST(NULL AS TIMESTAMP(3)), "
         f"`kafka_partition`, `kafka_offset` FROM {BEHIND} WHERE `error` IS NOT NULL",
     ]
+    if settings.propensity_estimation:
+        propensities = tables.select_nested("propensities", schemas.POSITION_PROPENSITIES)
+        inserts += [
+            f"INSERT INTO propensities_topic SELECT `method`, {propensities} FROM {PROPENSITIES}",
+            f"INSERT INTO propensities_parquet SELECT {propensities}, "
+            f"{_partitions('propensities', 'estimated_at')} FROM {PROPENSITIES}",
+        ]
     for insert in inserts:
         statements.add_insert_sql(insert)
     return statements

@@ -12,6 +12,7 @@ JAVA_FUNCTIONS = {
     "UserActionError": "io.rankfeed.flink.UserActionError",
     "SessionLabeler": "io.rankfeed.flink.SessionLabeler",
     "HotelFeatureAggregator": "io.rankfeed.flink.HotelFeatureAggregator",
+    "PropensityEstimator": "io.rankfeed.flink.PropensityEstimator",
 }
 
 

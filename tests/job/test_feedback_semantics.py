@@ -21,7 +21,7 @@ from rankfeed import avro, schemas
 from rankfeed.local.stack import Stack
 from rankfeed.producer import make_producer, produce_actions, send_heartbeats
 from rankfeed.propensity import PropensityTable
-from rankfeed.settings import JobSettings
+from rankfeed.settings import JobSettings, Topics
 from rankfeed.types import Record
 from tests.conftest import ReadTopic
 
@@ -110,15 +110,10 @@ def outcome(
     yield from _run(stack, bootstrap_servers, read_topic, tmp_path_factory.mktemp("feedback"), JobSettings())
 
 
-def _run(
-    stack: Stack,
-    bootstrap: str,
-    read_topic: ReadTopic,
-    folder: Path,
-    base: JobSettings,
-) -> Iterator[dict[str, list[Record]]]:
+def submit(stack: Stack, bootstrap: str, folder: Path, base: JobSettings) -> tuple[str, Topics]:
+    """Submit the feedback job with ``base`` settings on fresh topics; returns the job id and the topics."""
     from rankfeed.local.broker import create_topics
-    from rankfeed.settings import KafkaSettings, Topics
+    from rankfeed.settings import KafkaSettings
 
     suffix = uuid.uuid4().hex[:8]
     topics = Topics().with_suffix(suffix)
@@ -136,7 +131,17 @@ def _run(
     )
     config = folder / "job.yaml"
     config.write_text(json.dumps(settings.model_dump(mode="json")))
-    job_id = stack.flink.run_python_job(JOB, "--config", str(config))
+    return stack.flink.run_python_job(JOB, "--config", str(config)), topics
+
+
+def _run(
+    stack: Stack,
+    bootstrap: str,
+    read_topic: ReadTopic,
+    folder: Path,
+    base: JobSettings,
+) -> Iterator[dict[str, list[Record]]]:
+    job_id, topics = submit(stack, bootstrap, folder, base)
     try:
         producer = make_producer(bootstrap)
         sessions = scenarios()

@@ -18,6 +18,7 @@ public final class Contract {
     public static final String LTR_EXAMPLE = "ltr_example";
     public static final String SESSION_SUMMARY = "session_summary";
     public static final String HOTEL_FEATURES = "hotel_features";
+    public static final String POSITION_PROPENSITIES = "position_propensities";
 
     private Contract() {}
 

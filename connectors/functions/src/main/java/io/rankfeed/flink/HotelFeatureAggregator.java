@@ -10,7 +10,6 @@ import org.apache.flink.table.catalog.DataTypeFactory;
 import org.apache.flink.table.functions.FunctionContext;
 import org.apache.flink.table.functions.ProcessTableFunction;
 import org.apache.flink.table.types.inference.TypeInference;
-import org.apache.flink.table.types.inference.TypeStrategies;
 import org.apache.flink.types.Row;
 
 /**
@@ -36,15 +35,9 @@ public class HotelFeatureAggregator extends ProcessTableFunction<Row> {
 
     @Override
     public TypeInference getTypeInference(DataTypeFactory typeFactory) {
-        TypeInference extracted = super.getTypeInference(typeFactory);
-        TypeInference.Builder builder = TypeInference.newBuilder()
-                .inputTypeStrategy(extracted.getInputTypeStrategy())
-                .stateTypeStrategies(extracted.getStateTypeStrategies())
-                .outputTypeStrategy(TypeStrategies.explicit(DataTypes.ROW(
+        return Ptf.withOutput(super.getTypeInference(typeFactory), DataTypes.ROW(
                         DataTypes.FIELD("feature_key", DataTypes.STRING()),
-                        DataTypes.FIELD("features", Contract.dataType(Contract.HOTEL_FEATURES).nullable()))));
-        extracted.getStaticArguments().ifPresent(builder::staticArguments);
-        return builder.build();
+                        DataTypes.FIELD("features", Contract.dataType(Contract.HOTEL_FEATURES).nullable())));
     }
 
     @Override

@@ -19,7 +19,6 @@ import org.apache.flink.table.functions.FunctionContext;
 import org.apache.flink.table.functions.ProcessTableFunction;
 import org.apache.flink.table.types.DataType;
 import org.apache.flink.table.types.inference.TypeInference;
-import org.apache.flink.table.types.inference.TypeStrategies;
 import org.apache.flink.types.Row;
 
 /**
@@ -76,13 +75,7 @@ public class SessionLabeler extends ProcessTableFunction<Row> {
 
     @Override
     public TypeInference getTypeInference(DataTypeFactory typeFactory) {
-        TypeInference extracted = super.getTypeInference(typeFactory);
-        TypeInference.Builder builder = TypeInference.newBuilder()
-                .inputTypeStrategy(extracted.getInputTypeStrategy())
-                .stateTypeStrategies(extracted.getStateTypeStrategies())
-                .outputTypeStrategy(TypeStrategies.explicit(outputType()));
-        extracted.getStaticArguments().ifPresent(builder::staticArguments);
-        return builder.build();
+        return Ptf.withOutput(super.getTypeInference(typeFactory), outputType());
     }
 
     static DataType outputType() {
@@ -99,6 +92,8 @@ public class SessionLabeler extends ProcessTableFunction<Row> {
                 DataTypes.FIELD("summary", Contract.dataType(Contract.SESSION_SUMMARY).nullable()),
                 // Internal wiring to the hotel features, not part of the contract.
                 DataTypes.FIELD("destination", DataTypes.STRING()),
+                // Whether the list was shuffled on purpose: the propensity estimator's randomized path.
+                DataTypes.FIELD("ranking_randomized", DataTypes.BOOLEAN()),
                 DataTypes.FIELD("exposures", DataTypes.ARRAY(exposureType().notNull())),
                 DataTypes.FIELD("exposure_time", DataTypes.TIMESTAMP(3)));
     }
@@ -653,6 +648,7 @@ public class SessionLabeler extends ProcessTableFunction<Row> {
         return Rows.named(
                 "kind", "exposures",
                 "destination", search.query,
+                "ranking_randomized", search.randomized,
                 "exposures", shown,
                 "exposure_time", AvroRows.timestamp(search.time));
     }

@@ -1,0 +1,40 @@
+"""bench/overload.py, shortened: 10 s at twice the measured capacity, then recovery. Every check must hold.
+
+Marked slow: it loads both cores for about 40 s. ``make overload`` runs the full 60 s version.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from rankfeed.local.stack import Stack
+
+BENCH = Path(__file__).resolve().parents[2] / "bench" / "overload.py"
+
+
+@pytest.mark.slow
+def test_twice_the_capacity_is_refused_fast_with_bounded_memory_and_recovers(stack: Stack, tmp_path: Path) -> None:
+    command = [
+        sys.executable,
+        str(BENCH),
+        "--seconds",
+        "10",
+        "--capacity-seconds",
+        "5",
+        "--baseline-seconds",
+        "5",
+        "--recovery-seconds",
+        "10",
+        "--output-dir",
+        str(tmp_path),
+    ]
+    result = subprocess.run(command, capture_output=True, text=True, timeout=300, check=False)
+    report = result.stdout + result.stderr[-3000:]
+    assert result.returncode == 0, report
+    written = (tmp_path / "overload.md").read_text()
+    assert "| overload | 10 |" in written and "**FAILED**" not in written, written
+    assert (tmp_path / "overload.png").stat().st_size > 0
