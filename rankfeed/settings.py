@@ -42,6 +42,8 @@ class Topics(Frozen):
     position_propensities: str = "position-propensities"
     late: str = "user-actions-late"
     dlq: str = "user-actions-dlq"
+    #: Payloads the gateway refused, with the reasons (when its ``publish_rejected`` is on).
+    user_actions_rejected: str = "user-actions-rejected"
 
     def with_suffix(self, suffix: str) -> Topics:
         """The same topics under names ending in ``-suffix``: isolation for tests and parallel demos."""

@@ -520,7 +520,7 @@ class Gateway:
     def _publish(self, messages: list[tuple[bytes, bytes]]) -> None:
         """Fire and forget: the client already got every problem; this copy is for analysis and replay."""
         try:
-            future = self.sink.produce(self.settings.rejected_topic, messages)
+            future = self.sink.produce(self.settings.topics.user_actions_rejected, messages)
         except Unavailable:
             self.metrics.rejected_topic_dropped.inc(len(messages))
             return

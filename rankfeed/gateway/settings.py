@@ -85,9 +85,9 @@ class GatewaySettings(_Settings):
     batch_linger_ms: float = Field(default=5.0, ge=0)
     compression: Literal["none", "gzip", "snappy", "lz4", "zstd"] = "lz4"
 
-    #: Also write each rejected payload with its reasons to ``rejected_topic`` (JSON, not Avro).
+    #: Also write each refused payload, as received, with its reasons to ``topics.user_actions_rejected``
+    #: (RejectedAction records), so a producer's mistakes can be replayed once it is fixed.
     publish_rejected: bool = False
-    rejected_topic: str = "user-actions-rejected"
 
     #: When set, user_id is replaced by HMAC-SHA256(key, user_id) before it reaches Kafka.
     user_id_hmac_key: SecretStr | None = None

@@ -12,7 +12,6 @@ import jsonschema
 import orjson
 import pytest
 from confluent_kafka import KafkaError
-from confluent_kafka.admin import AdminClient, NewTopic
 
 from rankfeed import schemas
 from rankfeed.gateway.enrich import pseudonymize
@@ -306,12 +305,9 @@ def test_the_openapi_document_is_the_contract(shared_gateway: RunningGateway) ->
 
 
 def test_rejected_payloads_go_to_the_rejected_topic_when_enabled(
-    start_gateway: GatewayFactory, bootstrap_servers: str, read_topic: ReadTopic
+    start_gateway: GatewayFactory, topics: Topics, read_topic: ReadTopic
 ) -> None:
-    rejected_topic = f"user-actions-rejected-{uuid.uuid4().hex[:8]}"
-    admin = AdminClient({"bootstrap.servers": bootstrap_servers})
-    admin.create_topics([NewTopic(rejected_topic, num_partitions=1, replication_factor=1)])[rejected_topic].result()
-    running = start_gateway(publish_rejected=True, rejected_topic=rejected_topic)
+    running = start_gateway(publish_rejected=True)
     wait_until_ready(running)
     moment = datetime.now(UTC).replace(microsecond=0)
     bad = action("click", position=0, event_id=str(uuid.uuid4()), timestamp=moment.isoformat())
@@ -320,13 +316,12 @@ def test_rejected_payloads_go_to_the_rejected_topic_when_enabled(
         "/v1/actions/batch", content=b"\n".join(lines), headers={"Content-Type": "application/x-ndjson"}
     )
     assert (response.status_code, response.json()["accepted"], response.json()["rejected"]) == (202, 1, 2)
-    first, second = read_topic(rejected_topic, 2, timeout_seconds=30, schema=schemas.REJECTED_ACTION)
+    first, second = read_topic(topics.user_actions_rejected, 2, timeout_seconds=30, schema=schemas.REJECTED_ACTION)
     assert first["reason"] == "below_minimum: position must be at least 1, got 0"
     assert orjson.loads(first["raw_value"]) == bad  # as received: the ISO timestamp is not converted
     assert (first["event_id"], first["event_time"]) == (bad["event_id"], moment)
     assert second["raw_value"] == lines[2]
     assert second["reason"].startswith("malformed_json: line is not JSON")
-    admin.delete_topics([rejected_topic])
 
 
 def test_user_ids_reach_kafka_only_as_keyed_hashes_when_configured(
