@@ -24,6 +24,7 @@ from typing import Any
 
 import uvicorn
 
+from rankfeed import asgi
 from rankfeed.gateway.logs import configure, log_config
 from rankfeed.gateway.metrics import MULTIPROCESS_ENV
 from rankfeed.gateway.settings import CONFIG_FILE_ENV, GatewaySettings
@@ -33,20 +34,15 @@ log = logging.getLogger(__name__)
 
 def uvicorn_options(settings: GatewaySettings) -> dict[str, Any]:
     """Server options shared by the CLI, the tests and the benchmark."""
-    return {
-        "host": settings.host,
-        "port": settings.port,
-        "loop": "uvloop",
-        "http": "httptools",
-        "lifespan": "on",
-        "access_log": False,  # the gateway writes its own JSON access log
-        "log_config": log_config(settings.log_level),
-        "limit_concurrency": settings.max_concurrent_requests,
-        "proxy_headers": True,
-        "forwarded_allow_ips": settings.forwarded_allow_ips,
-        "timeout_graceful_shutdown": int(settings.request_deadline_seconds) + 1,
-        "backlog": 2048,
-    }
+    return asgi.uvicorn_options(
+        settings.host,
+        settings.port,
+        log_config(settings.log_level),
+        limit_concurrency=settings.max_concurrent_requests,
+        proxy_headers=True,
+        forwarded_allow_ips=settings.forwarded_allow_ips,
+        timeout_graceful_shutdown=int(settings.request_deadline_seconds) + 1,
+    )
 
 
 def serve(settings: GatewaySettings, config_file: Path | None) -> None:

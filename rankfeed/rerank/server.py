@@ -12,6 +12,7 @@ from typing import Any
 
 import uvicorn
 
+from rankfeed import asgi
 from rankfeed.rerank.settings import RerankSettings
 
 
@@ -33,17 +34,9 @@ def log_config(level: str) -> dict[str, Any]:
 
 def uvicorn_options(settings: RerankSettings) -> dict[str, Any]:
     """Server options shared by the CLI, the tests and the benchmark."""
-    return {
-        "host": settings.host,
-        "port": settings.port,
-        "loop": "uvloop",
-        "http": "httptools",
-        "lifespan": "on",
-        "access_log": False,
-        "log_config": log_config(settings.log_level),
-        "timeout_graceful_shutdown": 5,
-        "backlog": 2048,
-    }
+    return asgi.uvicorn_options(
+        settings.host, settings.port, log_config(settings.log_level), timeout_graceful_shutdown=5
+    )
 
 
 def serve(settings: RerankSettings) -> None:
