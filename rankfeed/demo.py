@@ -21,6 +21,7 @@ from rich.progress import Progress
 from rich.table import Table
 
 from rankfeed import avro, schemas, simulate
+from rankfeed.consumer import committed_reader
 from rankfeed.gateway.client import send_actions
 from rankfeed.local.stack import Stack
 from rankfeed.producer import make_producer, send_heartbeats
@@ -66,14 +67,7 @@ def read_new(
     bootstrap_servers: str, start: list[TopicPartition], schema: str, expected: int, timeout_seconds: float
 ) -> list[Record]:
     """Committed records after ``start``, until ``expected`` of them or the timeout."""
-    consumer = Consumer(
-        {
-            "bootstrap.servers": bootstrap_servers,
-            "group.id": "rankfeed-demo-reader",
-            "isolation.level": "read_committed",
-            "enable.auto.commit": False,
-        }
-    )
+    consumer = committed_reader(bootstrap_servers, "demo-reader")
     consumer.assign(start)
     records: list[Record] = []
     deadline = time.monotonic() + timeout_seconds

@@ -123,23 +123,15 @@ def latest_published_propensities(settings: JobSettings, timeout_seconds: float 
     beginning of every partition until each reports its end or ``timeout_seconds`` pass.
     """
     import time
-    import uuid
 
-    from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaError, TopicPartition
+    from confluent_kafka import OFFSET_BEGINNING, KafkaError, TopicPartition
 
     from rankfeed import avro
+    from rankfeed.consumer import committed_reader
     from rankfeed.schemas import POSITION_PROPENSITIES
 
     topic = settings.topics.position_propensities
-    consumer = Consumer(
-        {
-            "bootstrap.servers": settings.kafka.bootstrap_servers,
-            "group.id": f"rankfeed-propensity-reader-{uuid.uuid4().hex[:8]}",
-            "isolation.level": "read_committed",
-            "enable.auto.commit": False,
-            "enable.partition.eof": True,
-        }
-    )
+    consumer = committed_reader(settings.kafka.bootstrap_servers, "propensity-reader", **{"enable.partition.eof": True})
     latest: dict[str, Record] = {}
     try:
         metadata = consumer.list_topics(topic, timeout=timeout_seconds).topics.get(topic)

@@ -14,10 +14,11 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
-from confluent_kafka import Consumer, KafkaException
+from confluent_kafka import KafkaException
 from confluent_kafka.admin import AdminClient
 
 from rankfeed import avro
+from rankfeed.consumer import committed_reader
 from rankfeed.local.broker import create_topics
 from rankfeed.local.stack import Stack
 from rankfeed.settings import JobSettings, KafkaSettings, StackSettings, Topics
@@ -107,7 +108,8 @@ def consume(
     bootstrap_servers: str, topic: str, expected: int, timeout_seconds: float = 90.0, schema: str = "user_action"
 ) -> list[Record]:
     """Read ``topic`` from the start as a read_committed consumer until ``expected`` records or timeout."""
-    consumer = committed_reader(bootstrap_servers, topic)
+    consumer = committed_reader(bootstrap_servers, "test-reader")
+    consumer.subscribe([topic])
     records: list[Record] = []
     deadline = time.monotonic() + timeout_seconds
     try:
@@ -127,18 +129,3 @@ def consume(
     finally:
         consumer.close()
     return records
-
-
-def committed_reader(bootstrap_servers: str, topic: str) -> Consumer:
-    """A consumer of ``topic`` from its start that sees only committed transactions, as a downstream reader would."""
-    consumer = Consumer(
-        {
-            "bootstrap.servers": bootstrap_servers,
-            "group.id": f"test-reader-{uuid.uuid4().hex[:8]}",
-            "auto.offset.reset": "earliest",
-            "isolation.level": "read_committed",
-            "enable.auto.commit": False,
-        }
-    )
-    consumer.subscribe([topic])
-    return consumer

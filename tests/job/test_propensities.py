@@ -36,6 +36,7 @@ from typer.testing import CliRunner
 
 from rankfeed import avro, schemas
 from rankfeed.cli import app
+from rankfeed.consumer import committed_reader
 from rankfeed.datasets import PROPENSITIES_DATASET
 from rankfeed.local.stack import Stack
 from rankfeed.producer import make_producer, produce_actions, send_heartbeats
@@ -50,7 +51,6 @@ from rankfeed.propensity import (
 from rankfeed.settings import JobSettings
 from rankfeed.simulate import TrafficShape, generate, iter_sessions
 from rankfeed.types import Record
-from tests.conftest import committed_reader
 
 JOB = Path(__file__).resolve().parents[2] / "jobs" / "feedback.py"
 POSITIONS = 10
@@ -171,7 +171,8 @@ def outcome(
 
 def _read_until(bootstrap: str, topic: str, last: dict[str, datetime], timeout_seconds: float) -> list[Record]:
     """Every committed record of ``topic`` until each method has published its last window."""
-    consumer = committed_reader(bootstrap, topic)
+    consumer = committed_reader(bootstrap, "test-reader")
+    consumer.subscribe([topic])
     records: list[Record] = []
     latest: dict[str, datetime] = {}
     deadline = time.monotonic() + timeout_seconds
