@@ -315,6 +315,17 @@ def test_hotel_features_count_exposures_examinations_and_clicks(outcome: dict[st
     assert h3["books"] == pytest.approx(1, rel=1e-3) and h3["mean_dwell_seconds"] == pytest.approx(50.0)
 
 
+def test_hotel_features_are_debiased_with_the_propensity_table_when_given(
+    outcome_top_k: dict[str, list[Record]],
+) -> None:
+    searches_showing_h4 = sum(
+        1 for a in outcome_top_k["sent"] if a["impressions"] and any(i["hotel_id"] == "H4" for i in a["impressions"])
+    )
+    h4 = {(r["hotel_id"], r["destination"]): r for r in outcome_top_k["features"]}[("H4", None)]
+    # The table's θ_4 = 0.2 instead of the default curve's 1/4: the same θ as the LTR examples' weights.
+    assert h4["debiased_ctr"] == pytest.approx(1 / (searches_showing_h4 * THETA[3]), rel=1e-3)
+
+
 def test_examples_carry_the_propensity_table_they_were_weighted_with(
     outcome_top_k: dict[str, list[Record]], outcome: dict[str, list[Record]]
 ) -> None:

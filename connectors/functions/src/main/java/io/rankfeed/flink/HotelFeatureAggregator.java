@@ -19,8 +19,8 @@ import org.apache.flink.types.Row;
  *
  * <p>Called as {@code HotelFeatureAggregator(input => TABLE exposures PARTITION BY hotel_id,
  * on_time => DESCRIPTOR(exposure_time))} on one row per hotel shown. Debiasing divides by
- * examination-weighted impressions, Σ θ_k with θ_k = (1/k)^η (the position-based model); η is a
- * job parameter until estimated propensities are fed in. Updates are emitted at most once per
+ * examination-weighted impressions, Σ θ_k (the position-based model), with θ from the
+ * submission's propensity table when it has one (see {@link Examination}), else θ_k = (1/k)^η. Updates are emitted at most once per
  * {@code emit-interval} of event time per hotel, keyed for the compacted hotel-features topic.
  */
 @DataTypeHint("ROW<feature_key STRING>") // placeholder for extraction; getTypeInference sets the real type
@@ -30,7 +30,7 @@ public class HotelFeatureAggregator extends ProcessTableFunction<Row> {
     private static final String EMIT_TIMER = "emit";
 
     private double halfLifeMs;
-    private double positionBiasEta;
+    private Examination examination;
     private long emitIntervalMs;
 
     @Override
@@ -43,7 +43,8 @@ public class HotelFeatureAggregator extends ProcessTableFunction<Row> {
     @Override
     public void open(FunctionContext context) {
         halfLifeMs = Double.parseDouble(context.getJobParameter(PREFIX + "half-life-ms", "604800000"));
-        positionBiasEta = Double.parseDouble(context.getJobParameter(PREFIX + "position-bias-eta", "1.0"));
+        examination = Examination.fromJobParameters(
+                context, Double.parseDouble(context.getJobParameter(PREFIX + "position-bias-eta", "1.0")));
         emitIntervalMs = Long.parseLong(context.getJobParameter(PREFIX + "emit-interval-ms", "5000"));
     }
 
@@ -123,7 +124,7 @@ public class HotelFeatureAggregator extends ProcessTableFunction<Row> {
         state.dwellSum[i] *= decay;
         state.dwellCount[i] *= decay;
         int position = input.<Integer>getFieldAs("position");
-        state.weightedImpressions[i] += Math.pow(1.0 / Math.max(1, position), positionBiasEta);
+        state.weightedImpressions[i] += examination.theta(position);
         if (Boolean.TRUE.equals(input.getFieldAs("examined"))) {
             state.examined[i] += 1;
         }

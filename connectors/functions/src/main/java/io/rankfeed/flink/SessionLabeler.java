@@ -46,7 +46,7 @@ import org.apache.flink.types.Row;
 public class SessionLabeler extends ProcessTableFunction<Row> {
     private static final long serialVersionUID = 1L;
 
-    public static final String PARAM_PREFIX = "rankfeed.labels.";
+    public static final String PARAM_PREFIX = Examination.PREFIX;
     private static final String HEARTBEAT = "heartbeat";
     private static final String CLOSE_TIMER = "close";
     private static final Set<String> QUICK_BACK_NEXT_ACTIONS = Set.of("back", "search", "impression", "click");
@@ -59,8 +59,8 @@ public class SessionLabeler extends ProcessTableFunction<Row> {
     private int bookLabel;
     private int ignoreLabel;
     private int quickBackLabel;
-    // Propensity table (θ_k by position, θ_1 first) for IPS weights; absent: weights stay 1.0.
-    private double[] theta;
+    // Propensity table (θ_k by position, θ_1 first) for IPS weights; without one, weights stay 1.0.
+    private Examination examination;
     private double maxWeight;
     private String propensityVersion;
 
@@ -108,10 +108,8 @@ public class SessionLabeler extends ProcessTableFunction<Row> {
         ignoreLabel = Integer.parseInt(context.getJobParameter(PARAM_PREFIX + "ignore", "0"));
         quickBackLabel = Integer.parseInt(context.getJobParameter(PARAM_PREFIX + "quick-back", "-1"));
         propensityVersion = context.getJobParameter(PARAM_PREFIX + "propensity-version", null);
+        examination = Examination.fromJobParameters(context, 1.0);
         if (propensityVersion != null) {
-            theta = Arrays.stream(context.getJobParameter(PARAM_PREFIX + "propensity-theta", "1.0").split(";"))
-                    .mapToDouble(Double::parseDouble)
-                    .toArray();
             maxWeight = Double.parseDouble(context.getJobParameter(PARAM_PREFIX + "propensity-max-weight", "10"));
         }
         decoder = new ActionDecoder();
@@ -610,15 +608,12 @@ public class SessionLabeler extends ProcessTableFunction<Row> {
 
     /** θ of a 1-based position (positions past the table take its last value); null without a table. */
     private Double propensity(int position) {
-        if (theta == null) {
-            return null;
-        }
-        return theta[Math.min(Math.max(position, 1), theta.length) - 1];
+        return examination.table == null ? null : examination.theta(position);
     }
 
     /** 1/θ_k, cut at the table's maximum, for examples whose label comes from a click; 1 for ignores. */
     private double ipsWeight(String kind, int position) {
-        if (theta == null || "ignore".equals(kind)) {
+        if (examination.table == null || "ignore".equals(kind)) {
             return 1.0;
         }
         return Math.min(1.0 / propensity(position), maxWeight);
