@@ -7,6 +7,7 @@ Settings come from the YAML file and RANKFEED_* environment variables (see rankf
 
 from rankfeed.job import feedback
 from rankfeed.job.runner import run
+from rankfeed.settings import FEEDBACK_PIPELINE_NAME
 
 if __name__ == "__main__":
-    run(feedback.build, "rankfeed-feedback", __doc__ or "")
+    run(feedback.build, FEEDBACK_PIPELINE_NAME, __doc__ or "")

@@ -15,7 +15,7 @@ from rankfeed.gateway.cli import gateway
 from rankfeed.local.procs import StackError
 from rankfeed.local.stack import Stack
 from rankfeed.rerank import cli as rerank_cli
-from rankfeed.settings import REPO_ROOT, StackSettings, load_settings
+from rankfeed.settings import BUILD_DIR, REPO_ROOT, JobSettings, StackSettings, load_settings
 
 app = typer.Typer(help="rankfeed: hotel-search user actions in, learning-to-rank signal out.", no_args_is_help=True)
 local_app = typer.Typer(help="Run the local stack: a Kafka broker and a Flink cluster on loopback.")
@@ -101,6 +101,37 @@ def submit(
         _fail(error)
         return
     console.print(f"submitted {job} as job {job_id}; watch it at {stack.settings.flink_url}/#/job/running")
+
+
+@app.command("reweight")
+def reweight(
+    job_config: Annotated[
+        Path | None, typer.Option("--job-config", help="YAML of the JobSettings the running job was submitted with")
+    ] = None,
+    method: Annotated[str, typer.Option(help="which published estimate: randomized or em")] = "randomized",
+    job_id: Annotated[str | None, typer.Option(help="job to resubmit; default: the running feedback job")] = None,
+    out: Annotated[Path, typer.Option(help="folder for the table and the new job config")] = BUILD_DIR / "propensity",
+    timeout: Annotated[float, typer.Option(help="seconds to wait for the topic and the savepoint")] = 30.0,
+    config: ConfigOption = None,
+) -> None:
+    """Roll the latest θ the job published into the job: stop it with a savepoint, resume with that table.
+
+    LTR examples labelled after the resume carry the new propensity_version and its IPS weights;
+    hotel features are debiased with the same θ.
+    """
+    from rankfeed.reweight import TopicReadError
+    from rankfeed.reweight import reweight as roll
+
+    if method not in ("randomized", "em"):
+        _fail(ValueError(f"--method must be randomized or em, not {method!r}"))
+    try:
+        done = roll(_stack(config), load_settings(JobSettings, job_config), method, out, job_id, timeout)
+    except (StackError, TopicReadError, OSError) as error:
+        _fail(error)
+        return
+    console.print(f"θ version {done.version} ({done.table})")
+    console.print(f"job {done.stopped_job} stopped with savepoint {done.savepoint}")
+    console.print(f"resumed as job {done.job_id} with {done.job_config}")
 
 
 @app.command("simulate")

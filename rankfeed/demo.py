@@ -25,10 +25,8 @@ from rankfeed.consumer import committed_reader
 from rankfeed.gateway.client import send_actions
 from rankfeed.local.stack import Stack
 from rankfeed.producer import make_producer, send_heartbeats
-from rankfeed.settings import REPO_ROOT, JobSettings
+from rankfeed.settings import FEEDBACK_PIPELINE_NAME, REPO_ROOT, JobSettings
 from rankfeed.types import Record
-
-JOB_NAME = "rankfeed-feedback"
 
 
 @dataclass(frozen=True)
@@ -42,7 +40,7 @@ class DemoResult:
 
 
 def ensure_job(stack: Stack, console: Console) -> None:
-    running = [job for job in stack.flink.jobs() if job["name"] == JOB_NAME and job["state"] == "RUNNING"]
+    running = [job for job in stack.flink.jobs() if job["name"] == FEEDBACK_PIPELINE_NAME and job["state"] == "RUNNING"]
     if running:
         console.print(f"feedback job already running ({running[0]['jid']})")
         return
@@ -187,5 +185,5 @@ def show(result: DemoResult, job: JobSettings, stack: Stack, console: Console) -
         + ", ".join(f"{name}/ ({rows} rows in all)" for name, rows in result.parquet_rows.items())
     )
     console.print(f"Kafka topics on {stack.settings.bootstrap_servers}: {', '.join(topics.specs())}")
-    console.print(f"Flink web UI: {stack.settings.flink_url} (the job is '{JOB_NAME}')")
+    console.print(f"Flink web UI: {stack.settings.flink_url} (the job is '{FEEDBACK_PIPELINE_NAME}')")
     console.print("The stack keeps running. Stop it with `make down` (or `rankfeed local down`).")

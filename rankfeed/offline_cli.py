@@ -18,7 +18,6 @@ from rich.table import Table
 
 from rankfeed.propensity import DEFAULT_MAX_WEIGHT, DEFAULT_PRIOR_STRENGTH
 from rankfeed.settings import BUILD_DIR, JobSettings, load_settings
-from rankfeed.types import Record
 
 console = Console()
 
@@ -31,10 +30,6 @@ ParquetDirOption = Annotated[
     ),
 ]
 JobConfigOption = Annotated[Path | None, typer.Option("--job-config", help="YAML of JobSettings")]
-
-
-class TopicReadError(RuntimeError):
-    """The published propensities could not be read from Kafka."""
 
 
 class PropensityMethod(StrEnum):
@@ -84,6 +79,7 @@ def estimate_propensity(
     from rankfeed.propensity import PropensityTable
     from rankfeed.report import ReportError, load_impressions
     from rankfeed.report import estimate_propensity as estimate
+    from rankfeed.reweight import TopicReadError, latest_published_propensities
 
     if from_topic:
         settings = _job_settings(job_config)
@@ -114,47 +110,6 @@ def estimate_propensity(
     used = "randomized impressions" if table.method == "randomized" else "impressions"
     console.print(f"wrote {out}: version {table.version}, from {table.impressions:,} {used} of {impressions.source}/")
     console.print(f"θ_1..θ_{min(10, len(table.theta))}: {theta}", highlight=False)
-
-
-def latest_published_propensities(settings: JobSettings, timeout_seconds: float = 30.0) -> dict[str, Record]:
-    """The latest ``PositionPropensities`` record per method on the compacted topic, read to its end.
-
-    Reads as a read_committed consumer (the job writes exactly once, in transactions) from the
-    beginning of every partition until each reports its end or ``timeout_seconds`` pass.
-    """
-    import time
-
-    from confluent_kafka import OFFSET_BEGINNING, KafkaError, TopicPartition
-
-    from rankfeed import avro
-    from rankfeed.consumer import committed_reader
-    from rankfeed.schemas import POSITION_PROPENSITIES
-
-    topic = settings.topics.position_propensities
-    consumer = committed_reader(settings.kafka.bootstrap_servers, "propensity-reader", **{"enable.partition.eof": True})
-    latest: dict[str, Record] = {}
-    try:
-        metadata = consumer.list_topics(topic, timeout=timeout_seconds).topics.get(topic)
-        if metadata is None or metadata.error is not None or not metadata.partitions:
-            raise TopicReadError(f"topic {topic} does not exist on {settings.kafka.bootstrap_servers}")
-        partitions = list(metadata.partitions)
-        consumer.assign([TopicPartition(topic, partition, OFFSET_BEGINNING) for partition in partitions])
-        pending = set(partitions)
-        deadline = time.monotonic() + timeout_seconds
-        while pending and time.monotonic() < deadline:
-            message = consumer.poll(0.5)
-            if message is None:
-                continue
-            error = message.error()
-            if error is not None:
-                if error.code() == KafkaError._PARTITION_EOF:
-                    pending.discard(message.partition())
-                continue
-            record = avro.decode(message.value(), POSITION_PROPENSITIES)
-            latest[record["method"]] = record
-    finally:
-        consumer.close()
-    return latest
 
 
 def export_ltr(

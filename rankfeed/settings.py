@@ -16,6 +16,8 @@ from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, Settings
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 BUILD_DIR = REPO_ROOT / "build"
+#: The feedback job's name on the cluster (web UI, REST API): how tools find the running job.
+FEEDBACK_PIPELINE_NAME = "rankfeed-feedback"
 
 
 class Frozen(BaseModel):

@@ -48,7 +48,8 @@ from rankfeed.propensity import (
     stream_version,
     theta_from_counts,
 )
-from rankfeed.settings import JobSettings
+from rankfeed.reweight import reweight
+from rankfeed.settings import JobSettings, load_settings
 from rankfeed.simulate import TrafficShape, generate, iter_sessions
 from rankfeed.types import Record
 
@@ -122,6 +123,9 @@ class Outcome:
     config: Path
     truth: Impressions
     records: list[Record]
+    job_id: str
+    #: Event time the heartbeats of the sample reached: later traffic is ahead of every watermark.
+    heartbeat_time: datetime
 
     def of(self, method: str) -> list[Record]:
         return sorted((r for r in self.records if r["method"] == method), key=lambda r: r["estimated_at"])
@@ -161,12 +165,13 @@ def outcome(
         actions = generate(SHAPE)
         producer = make_producer(bootstrap_servers)
         produce_actions(producer, topics.user_actions, actions)
-        last = max(a["timestamp"] for a in actions)
-        send_heartbeats(producer, topics.user_actions, last + timedelta(hours=2))
+        heartbeat_time = max(a["timestamp"] for a in actions) + timedelta(hours=2)
+        send_heartbeats(producer, topics.user_actions, heartbeat_time)
         records = _read_until(bootstrap_servers, topics.position_propensities, truth.last_window, 150.0)
-        yield Outcome(settings, config, truth, records)
+        yield Outcome(settings, config, truth, records, job_id, heartbeat_time)
     finally:
-        stack.flink.cancel(job_id)
+        if stack.flink.job_state(job_id) == "RUNNING":  # the reweight test stops it with a savepoint
+            stack.flink.cancel(job_id)
 
 
 def _read_until(bootstrap: str, topic: str, last: dict[str, datetime], timeout_seconds: float) -> list[Record]:
@@ -306,3 +311,57 @@ def test_from_topic_writes_the_latest_version_as_a_propensity_table(outcome: Out
         # What the next submission does with it: 1/θ_k, cut at the published maximum.
         assert table.weights([1, 2])[1] == pytest.approx(min(1 / latest["theta"][1], latest["max_weight"]))
         assert math.isclose(table.impressions, int(sum(latest["impressions"])))
+
+
+def test_reweight_resumes_the_job_weighting_new_examples_with_the_published_theta(
+    outcome: Outcome, stack: Stack, bootstrap_servers: str, tmp_path: Path
+) -> None:
+    """Runs last: it stops the module's job with a savepoint and resumes it with the stream's θ."""
+    latest = outcome.of("randomized")[-1]
+    done = reweight(stack, outcome.settings, "randomized", tmp_path, job_id=outcome.job_id)
+    try:
+        assert done.version == latest["version"] and done.stopped_job == outcome.job_id
+        assert stack.flink.job_state(outcome.job_id) == "FINISHED"
+        assert load_settings(JobSettings, done.job_config).propensity_table == done.table
+        # Traffic after the resume is labelled by the resumed job with the published θ.
+        start = outcome.heartbeat_time + timedelta(hours=1)
+        later = TrafficShape(sessions=40, seed=24, randomized_share=0.5, start=start)
+        actions = generate(later)
+        producer = make_producer(bootstrap_servers)
+        produce_actions(producer, outcome.settings.topics.user_actions, actions)
+        send_heartbeats(producer, outcome.settings.topics.user_actions, later.start + timedelta(hours=3))
+        # Lists without a click give no examples (no_click_policy "drop"): wait for the sessions with one.
+        clicked = {a["session_id"] for a in actions if a["action_type"] == "click"}
+        examples = _read_examples(bootstrap_servers, outcome.settings.topics.ltr_examples, clicked, 120.0)
+        assert {e["session_id"] for e in examples} == clicked, "the resumed job labelled the new sessions"
+        assert {e["propensity_version"] for e in examples} == {done.version}
+        theta, cut = latest["theta"], latest["max_weight"]
+        for example in examples:
+            k = min(example["position"], len(theta))
+            assert example["propensity"] == theta[k - 1]
+            clicked = example["label_kind"] != "ignore"
+            assert example["ips_weight"] == (min(1 / theta[k - 1], cut) if clicked else 1.0), example
+        assert any(e["ips_weight"] > 1 for e in examples), "some clicks below position 1 are weighted"
+    finally:
+        stack.flink.cancel(done.job_id)
+
+
+def _read_examples(bootstrap: str, topic: str, sessions: set[str], timeout_seconds: float) -> list[Record]:
+    """LTR examples of ``sessions`` on ``topic``, read until every session has some or the timeout."""
+    consumer = committed_reader(bootstrap, "test-reader")
+    consumer.subscribe([topic])
+    found: list[Record] = []
+    seen: set[str] = set()
+    deadline = time.monotonic() + timeout_seconds
+    try:
+        while time.monotonic() < deadline and seen != sessions:
+            message = consumer.poll(0.5)
+            if message is None or message.error():
+                continue
+            record = avro.decode(message.value(), schemas.LTR_EXAMPLE)
+            if record["session_id"] in sessions:
+                found.append(record)
+                seen.add(record["session_id"])
+    finally:
+        consumer.close()
+    return found
