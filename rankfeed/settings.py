@@ -128,7 +128,12 @@ class JobSettings(_Settings):
     # Exactly-once output becomes visible at checkpoints: this bounds feedback freshness.
     checkpoint_interval_seconds: int = Field(default=5, ge=1)
     watermark_delay_seconds: int = Field(default=5, ge=0, description="bounded out-of-orderness")
-    source_idle_timeout_seconds: int = Field(default=30, ge=1)
+    # A partition silent this long stops holding the watermark back. It must outlast any outage of
+    # the input (a broker restart, a gateway deploy): when every partition has gone idle, the first
+    # one read afterwards sets the watermark alone and the others' backlog falls behind it, to the
+    # late topic (seen in `make chaos` with a 36 s broker outage and 30 s here). The cost: a
+    # partition that is really silent delays output by this much; producers' heartbeats avoid that.
+    source_idle_timeout_seconds: int = Field(default=120, ge=1)
     parallelism: int = Field(default=1, ge=1)
     transactional_id_prefix: str = "rankfeed-feedback"
     # The broker caps transactions at transaction.max.timeout.ms (15 min by default); the

@@ -42,6 +42,8 @@ class GatewayProcess:
         env.update(
             RANKFEED_API_KEYS=json.dumps([key]),
             RANKFEED_KAFKA__BOOTSTRAP_SERVERS=self.settings.bootstrap_servers,
+            # The stack's topics: an isolated stack (e.g. `make chaos`) writes to its own user-actions topic.
+            RANKFEED_TOPICS=self.settings.topics.model_dump_json(),
             # Simulated demo traffic runs ahead of the wall clock; a production gateway keeps 300 s.
             RANKFEED_MAX_FUTURE_SKEW_SECONDS=str(self.settings.gateway_max_future_skew_seconds),
         )

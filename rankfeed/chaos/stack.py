@@ -1,0 +1,109 @@
+"""The chaos run's own stack: other ports and another state folder, so a developer's stack is never touched."""
+
+from __future__ import annotations
+
+import json
+import uuid
+from dataclasses import dataclass
+from pathlib import Path
+
+from rankfeed.chaos import disk
+from rankfeed.local.procs import StackError, port_open
+from rankfeed.local.stack import Stack
+from rankfeed.settings import BUILD_DIR, REPO_ROOT, JobSettings, KafkaSettings, StackSettings, Topics
+
+JOB_SCRIPT = REPO_ROOT / "jobs" / "feedback.py"
+CHAOS_DIR = BUILD_DIR / "chaos"
+
+
+def chaos_stack_settings(run_id: str, state_dir: Path = CHAOS_DIR) -> StackSettings:
+    """Ports 2xxxx instead of the developer's, a state folder of its own, and this run's topics."""
+    return StackSettings(
+        kafka_port=29092,
+        kafka_controller_port=29093,
+        flink_rest_port=28081,
+        flink_rpc_port=26123,
+        gateway_port=28000,
+        kafka_heap="512m",
+        state_dir=state_dir,
+        topics=Topics().with_suffix(run_id),
+    )
+
+
+def chaos_job_settings(stack: StackSettings, run_id: str, checkpoint_interval_seconds: int) -> JobSettings:
+    return JobSettings(
+        kafka=KafkaSettings(bootstrap_servers=stack.bootstrap_servers),
+        topics=stack.topics,
+        consumer_group=f"chaos-{run_id}",
+        transactional_id_prefix=f"chaos-{run_id}",
+        parquet_dir=stack.state_dir / "data" / run_id,
+        checkpoint_interval_seconds=checkpoint_interval_seconds,
+    )
+
+
+@dataclass
+class ChaosStack:
+    """The stack, the job settings and the running job of one chaos run."""
+
+    stack: Stack
+    job: JobSettings
+    job_id: str = ""
+    savepoint: str | None = None
+    #: Mount a tmpfs of this many MB on the Parquet folder before the job starts (the disk-full scenario).
+    parquet_tmpfs_mb: int | None = None
+    parquet_mounted: bool = False
+    #: Why the tmpfs could not be mounted, when it could not.
+    disk_refused: str | None = None
+
+    @classmethod
+    def create(cls, checkpoint_interval_seconds: int = 3, state_dir: Path = CHAOS_DIR) -> ChaosStack:
+        run_id = f"chaos{uuid.uuid4().hex[:6]}"
+        settings = chaos_stack_settings(run_id, state_dir)
+        return cls(Stack(settings), chaos_job_settings(settings, run_id, checkpoint_interval_seconds))
+
+    @property
+    def config_file(self) -> Path:
+        return self.job.parquet_dir.parent / f"{self.job.consumer_group}.yaml"
+
+    def start(self) -> None:
+        """Stop what an earlier, interrupted chaos run left behind, then start broker, cluster, gateway and job."""
+        self.stack.down()
+        s = self.stack.settings
+        for port in (s.kafka_port, s.kafka_controller_port, s.flink_rest_port, s.flink_rpc_port, s.gateway_port):
+            if port_open(port):
+                raise StackError(f"port {port}, needed by the chaos stack, is taken by another process; stop it")
+        self.stack.up()
+        self.job.parquet_dir.mkdir(parents=True, exist_ok=True)
+        if self.parquet_tmpfs_mb is not None:
+            disk.mount_tmpfs(self.job.parquet_dir, self.parquet_tmpfs_mb)
+            self.parquet_mounted = True
+        # JSON is YAML: the job reads the same settings object back.
+        self.config_file.write_text(json.dumps(self.job.model_dump(mode="json")))
+        self.job_id = self.submit()
+
+    def submit(self, savepoint: str | None = None) -> str:
+        """Submit jobs/feedback.py the way `rankfeed submit` does (`flink run -d -py`), optionally from a savepoint."""
+        return self.stack.flink.run_python_job(JOB_SCRIPT, "--config", str(self.config_file), savepoint=savepoint)
+
+    def job_state(self) -> str:
+        try:
+            return self.stack.flink.job_state(self.job_id)
+        except OSError:
+            return "UNREACHABLE"
+
+    def failovers(self) -> int:
+        """Entries in the running job's exception history: each is one failure and restart (0 if unknown)."""
+        try:
+            answer = self.stack.flink.rest(f"/jobs/{self.job_id}/exceptions?maxExceptions=1000", timeout=10)
+        except OSError:
+            return 0
+        return len(answer.get("exceptionHistory", {}).get("entries", []))
+
+    def stop(self) -> None:
+        """Stop everything this run started (only the chaos stack's own processes), then unmount."""
+        try:
+            self.stack.down()
+        finally:
+            if self.parquet_mounted:
+                disk.unmount(self.job.parquet_dir)
+                self.parquet_mounted = False
