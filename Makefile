@@ -6,7 +6,7 @@ RANKFEED := $(VENV)/bin/rankfeed
 JARS := build/jars
 PYTEST_ARGS ?=
 
-.PHONY: help venv preflight jars up down status demo test test-fast lint submit bench bench-gateway bench-job bench-rerank fuzz clean
+.PHONY: help venv preflight jars up down status demo test test-fast lint submit bench bench-gateway bench-job bench-rerank fuzz overload chaos clean
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/' | expand -t 16
@@ -68,8 +68,14 @@ test: preflight jars lint  ## lint, then every test against the real broker and 
 test-fast: preflight jars lint  ## the tests without the slow fault-injection ones
 	$(PY) -m pytest -m 'not slow' $(PYTEST_ARGS)
 
-fuzz: venv jars  ## 10,000 generated bodies against the gateway: never a 5xx, every refusal explained
-	RANKFEED_FUZZ_EXAMPLES=10000 $(PY) -m pytest tests/gateway/test_fuzz.py -p no:cacheprovider
+fuzz: venv jars  ## 10,000 generated bodies, the nasty corpus and raw poison: never a 5xx, every refusal explained
+	RANKFEED_FUZZ_EXAMPLES=10000 $(PY) -m pytest tests/gateway/test_fuzz.py tests/gateway/test_nasty.py tests/job/test_poison.py -p no:cacheprovider
+
+overload: venv jars  ## the gateway at twice its measured capacity for 60 s: bounded memory, fast 503s, recovery
+	$(PY) bench/overload.py
+
+chaos: venv jars  ## six faults under load on a stack of its own: every acknowledged event exactly once
+	$(PY) -m rankfeed.chaos
 
 bench-gateway: venv jars  ## gateway load benchmark beside a raw-producer baseline
 	$(PY) bench/gateway.py
@@ -80,7 +86,8 @@ bench-job: venv jars  ## feedback job throughput beside a pass-through baseline
 bench-rerank: venv jars  ## re-rank endpoint latency beside the in-process scorer
 	$(PY) bench/rerank.py
 
-bench: bench-gateway bench-job bench-rerank  ## every benchmark
+bench: bench-gateway bench-job bench-rerank  ## every benchmark, then bench/results/latest.md, its plots and the README table
+	$(PY) bench/report.py --readme README.md
 
 clean: down  ## stop the stack and delete build output (jars, broker data, checkpoints)
 	rm -rf build

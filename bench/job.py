@@ -12,8 +12,13 @@
    back 2 s later = a quick-back) plus one heartbeat per partition each 0.5 s standing in for live
    traffic; p50/p99 from the click's send time to its feedback event being visible (read_committed).
 
-Prints a markdown table and writes it to bench/results/job.md. Everything shares this machine's
-cores. Run with ``make bench-job`` or ``.venv/bin/python bench/job.py [--events 1000000]``.
+   Baseline in the same run: the same probes' clicks becoming visible on the input topic (Kafka alone).
+
+Throughput over time: the source's records read, sampled from Flink's REST API (which refreshes its
+metrics each second), and for the feedback job also the clean events committed (read_committed).
+Prints a markdown table and writes bench/results/job.json for bench/report.py. Everything shares
+this machine's cores. Run with ``make bench-job`` or ``.venv/bin/python bench/job.py [--events 1000000]``;
+RANKFEED_BENCH_QUICK=1 makes it short.
 """
 
 from __future__ import annotations
@@ -26,9 +31,11 @@ import time
 import uuid
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 from confluent_kafka import Consumer
 from confluent_kafka.admin import AdminClient
+from result import RESULTS_DIR, Figure, Result, Series, WindowMeter, percentiles_ms, quick, table
 
 from rankfeed import avro, schemas, simulate
 from rankfeed.local.broker import create_topics
@@ -38,7 +45,6 @@ from rankfeed.producer import make_producer, produce_actions, send_heartbeats
 from rankfeed.settings import REPO_ROOT, JobSettings, KafkaSettings, StackSettings, Topics
 from rankfeed.types import Record
 
-RESULTS = REPO_ROOT / "bench" / "results" / "job.md"
 #: Targets on 2 cores (the feedback-job issue).
 TARGET_EPS = 50_000
 TARGET_RATIO = 0.3
@@ -71,22 +77,51 @@ def source_records(flink: FlinkCluster, job_id: str) -> int:
     return int(source["metrics"].get("read-records", 0))
 
 
-def measure_source(flink: FlinkCluster, job_id: str, total: int, timeout: float) -> tuple[float, float]:
-    """(time the source first read, time it had read ``total``), by polling Flink's metrics."""
+def measure_source(
+    flink: FlinkCluster, job_id: str, total: int, timeout: float
+) -> tuple[float, float, list[tuple[float, float]]]:
+    """(time the source first read, time it had read ``total``, (time, records read) samples), by
+    polling Flink's metrics; the samples' times count from the first read."""
     first = last = 0.0
+    last_zero = time.monotonic()
+    samples: list[tuple[float, float]] = []
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         count = source_records(flink, job_id)
         now = time.monotonic()
         if count > 0 and not first:
             first = now
+            samples.append((last_zero - first, 0.0))  # the first records were read after the last poll read none
+        if first:
+            samples.append((now - first, float(count)))
+        else:
+            last_zero = now
         if count >= total:
             last = now
             break
         time.sleep(0.25)
     if not last:
         raise RuntimeError(f"source read fewer than {total} records in {timeout}s")
-    return first, last
+    return first, last, samples
+
+
+def follow_feedback(
+    flink: FlinkCluster, job_id: str, counter: CommittedCounter, timeout: float
+) -> tuple[float, list[tuple[float, float]], list[tuple[float, float]]]:
+    """Waits for ``counter`` to see every clean event; returns the time the source first read and
+    (time since then, count) samples of the records read and of the clean events committed."""
+    first, _, read = measure_source(flink, job_id, 1, 300)
+    committed: list[tuple[float, float]] = []
+    deadline = time.monotonic() + timeout
+    while counter.is_alive() and time.monotonic() < deadline:
+        now = time.monotonic()
+        read.append((now - first, float(source_records(flink, job_id))))
+        committed.append((now - first, float(counter.count)))
+        time.sleep(0.5)
+    counter.join(1)
+    if counter.reached_at:
+        committed.append((counter.reached_at - first, float(counter.count)))
+    return first, read, committed
 
 
 class CommittedCounter(threading.Thread):
@@ -124,12 +159,14 @@ def submit(stack: Stack, job: str, settings: JobSettings, folder: Path) -> str:
     return stack.flink.run_python_job(REPO_ROOT / "jobs" / f"{job}.py", "--config", str(config))
 
 
-def freshness(bootstrap: str, settings: JobSettings, seconds: float) -> list[float]:
-    """Seconds from a probe click's send time to its feedback event being visible (read_committed)."""
+def freshness(bootstrap: str, settings: JobSettings, seconds: float) -> tuple[list[float], list[float]]:
+    """Seconds from a probe click's send time to its feedback event being visible (read_committed),
+    and, as the baseline, to the click itself being visible on the input topic (Kafka alone)."""
     topics = settings.topics
     producer = make_producer(bootstrap, **{"linger.ms": 0})
     sent_at: dict[str, float] = {}
     seen: dict[str, float] = {}
+    on_input: dict[str, float] = {}
     consumer = Consumer(
         {
             "bootstrap.servers": bootstrap,
@@ -138,16 +175,20 @@ def freshness(bootstrap: str, settings: JobSettings, seconds: float) -> list[flo
             "isolation.level": "read_committed",
         }
     )
-    consumer.subscribe([topics.feedback_events])
+    consumer.subscribe([topics.feedback_events, topics.user_actions])
     consumer.poll(1.0)
     done = threading.Event()
 
     def read() -> None:
         while not done.is_set():
             message = consumer.poll(0.1)
-            if message is not None and not message.error():
+            if message is None or message.error():
+                continue
+            if message.topic() == topics.feedback_events:
                 event_id = avro.decode(message.value(), schemas.FEEDBACK_EVENT)["event_id"]
                 seen.setdefault(event_id, time.monotonic())
+            else:
+                on_input.setdefault(avro.decode(message.value())["event_id"], time.monotonic())
 
     reader = threading.Thread(target=read, daemon=True)
     reader.start()
@@ -184,7 +225,10 @@ def freshness(bootstrap: str, settings: JobSettings, seconds: float) -> list[flo
     done.set()
     reader.join(5)
     consumer.close()
-    return sorted(seen[event_id] - sent for event_id, sent in sent_at.items() if event_id in seen)
+    return (
+        sorted(seen[event_id] - sent for event_id, sent in sent_at.items() if event_id in seen),
+        sorted(on_input[event_id] - sent for event_id, sent in sent_at.items() if event_id in on_input),
+    )
 
 
 def _probe_action(session: str, at: datetime, action_type: str, **fields: object) -> Record:
@@ -201,21 +245,76 @@ def _probe_action(session: str, at: datetime, action_type: str, **fields: object
     return record
 
 
-def percentile(values: list[float], share: float) -> float:
-    return values[min(len(values) - 1, int(share * len(values)))] if values else float("nan")
-
-
-def verdict(ok: bool) -> str:
-    return "meets target" if ok else "**below target**"
+def build_result(
+    sent: int,
+    passthrough: tuple[float, float, list[tuple[float, float]]],
+    feedback: tuple[float, list[tuple[float, float]], list[tuple[float, float]]],
+    latencies: tuple[list[float], list[float]],
+    settings: JobSettings,
+    parameters: dict[str, Any],
+    window: WindowMeter,
+) -> Result:
+    """``passthrough``: (events/s, seconds reading, samples); ``feedback``: (events/s, read samples,
+    committed samples); ``latencies``: seconds to feedback, and to the input topic (baseline)."""
+    passthrough_eps, passthrough_seconds, passthrough_read = passthrough
+    feedback_eps, feedback_read, committed = feedback
+    to_feedback, to_input = latencies
+    fresh = percentiles_ms(to_feedback)
+    bound = settings.quick_back_threshold_seconds + 5
+    figures = [
+        Figure(
+            measure=f"feedback job, exactly once to Kafka + Parquet (parallelism {settings.parallelism})",
+            value=feedback_eps,
+            unit="ev/s",
+            baseline="pass-through job (Kafka → blackhole)",
+            baseline_value=passthrough_eps,
+            target=f"≥ {TARGET_EPS:,} ev/s and ≥ {TARGET_RATIO} × pass-through",
+            met=feedback_eps >= TARGET_EPS and feedback_eps >= TARGET_RATIO * passthrough_eps,
+        ),
+        Figure(
+            measure=f"feedback freshness p99 ({len(to_feedback)} probes)",
+            value=fresh.get("p99", float("nan")) / 1000,
+            unit="s",
+            baseline="the click on the input topic (Kafka alone), p99",
+            baseline_value=percentiles_ms(to_input).get("p99", float("nan")) / 1000,
+            target=f"p99 ≤ T + 5 s = {bound:.0f} s",
+            met=bool(fresh) and fresh["p99"] / 1000 <= bound,
+            latency_ms=fresh,
+            baseline_latency_ms=percentiles_ms(to_input),
+        ),
+    ]
+    series = [
+        Series.from_counts("feedback job: records read (Flink REST)", "ev/s", feedback_read),
+        Series.from_counts("feedback job: clean events committed", "ev/s", committed),
+        Series.from_counts("pass-through job: records read (Flink REST)", "ev/s", passthrough_read, baseline=True),
+    ]
+    notes = [
+        f"{sent:,} actions; checkpoint every {settings.checkpoint_interval_seconds} s; the feedback job's "
+        "throughput runs from its first record read until every distinct action is committed to the clean topic.",
+        f"The pass-through read them in {passthrough_seconds:.1f} s, measured from Flink's REST metrics, which "
+        "refresh each second: its rate is approximate, the more so the shorter that time.",
+    ]
+    return window.result(
+        "job",
+        f"Feedback job ({sent:,} actions, parallelism {settings.parallelism})",
+        parameters,
+        figures,
+        series,
+        notes,
+    )
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--events", type=int, default=1_000_000, help="actions to fill the input topic with")
-    parser.add_argument("--freshness-seconds", type=float, default=30.0)
+    parser.add_argument(
+        "--events", type=int, default=quick(1_000_000, 20_000), help="actions to fill the input topic with"
+    )
+    parser.add_argument("--freshness-seconds", type=float, default=quick(30.0, 5.0))
     parser.add_argument("--parallelism", type=int, default=1, help="parallelism of both jobs")
+    parser.add_argument("--output-dir", type=Path, default=RESULTS_DIR, help="where job.json is written")
     args = parser.parse_args()
 
+    window = WindowMeter()
     stack = Stack(StackSettings())
     stack.up()
     bootstrap = stack.settings.bootstrap_servers
@@ -239,16 +338,17 @@ def main() -> None:
         print(f"filled {topics.user_actions} with {sent} actions ({distinct} distinct) in {fill_seconds:.0f}s")
 
         job = submit(stack, "passthrough", settings.model_copy(update={"consumer_group": suffix + "-pt"}), folder)
-        first, last = measure_source(stack.flink, job, total, 900)
+        first, last, passthrough_read = measure_source(stack.flink, job, total, 900)
         stack.flink.cancel(job)
-        passthrough_eps = sent / (last - first)
+        # Below the metrics' resolution the reading time is unknown; a quarter second (the polling interval) at least.
+        passthrough_seconds = max(last - first, 0.25)
+        passthrough_eps = sent / passthrough_seconds
         print(f"pass-through: {passthrough_eps:,.0f} events/s")
 
         counter = CommittedCounter(bootstrap, topics.user_actions_clean, distinct)
         counter.start()
         job = submit(stack, "feedback", settings, folder)
-        first, _ = measure_source(stack.flink, job, 1, 300)
-        counter.join(1800)
+        first, feedback_read, committed = follow_feedback(stack.flink, job, counter, 1800)
         if not counter.reached_at:
             raise RuntimeError(f"only {counter.count} of {distinct} clean events committed")
         feedback_eps = sent / (counter.reached_at - first)
@@ -256,33 +356,29 @@ def main() -> None:
 
         latencies = freshness(bootstrap, settings, args.freshness_seconds)
         stack.flink.cancel(job)
-        table = report(sent, passthrough_eps, feedback_eps, latencies, settings)
-        print(table)
-        RESULTS.parent.mkdir(parents=True, exist_ok=True)
-        RESULTS.write_text(table + "\n")
     finally:
         AdminClient({"bootstrap.servers": bootstrap}).delete_topics(list(topics.specs()))
-
-
-def report(sent: int, passthrough: float, feedback: float, latencies: list[float], settings: JobSettings) -> str:
-    ratio = feedback / passthrough
-    p50, p99 = percentile(latencies, 0.5), percentile(latencies, 0.99)
-    bound = settings.quick_back_threshold_seconds + 5
-    return "\n".join(
-        [
-            f"### Feedback job ({sent:,} actions, parallelism {settings.parallelism}, "
-            f"checkpoint every {settings.checkpoint_interval_seconds} s, {datetime.now(UTC):%Y-%m-%d})",
-            "",
-            "| measure | value | baseline / target | verdict |",
-            "|---|---|---|---|",
-            f"| pass-through job (Kafka → blackhole) | {passthrough:,.0f} ev/s | baseline | |",
-            f"| feedback job, exactly once to Kafka + Parquet | {feedback:,.0f} ev/s | ≥ {TARGET_EPS:,} ev/s | "
-            f"{verdict(feedback >= TARGET_EPS)} |",
-            f"| ratio to pass-through | {ratio:.2f} | ≥ {TARGET_RATIO} | {verdict(ratio >= TARGET_RATIO)} |",
-            f"| feedback freshness p50 / p99 ({len(latencies)} probes) | {p50:.1f} s / {p99:.1f} s | "
-            f"p99 ≤ T + 5 s = {bound:.0f} s | {verdict(p99 <= bound)} |",
-        ]
+    parameters = {
+        "events": sent,
+        "distinct_events": distinct,
+        "parallelism": args.parallelism,
+        "checkpoint_interval_seconds": settings.checkpoint_interval_seconds,
+        "freshness_seconds": args.freshness_seconds,
+        "fill_seconds": round(fill_seconds, 1),
+    }
+    result = build_result(
+        sent,
+        (passthrough_eps, passthrough_seconds, passthrough_read),
+        (feedback_eps, feedback_read, committed),
+        latencies,
+        settings,
+        parameters,
+        window,
     )
+    print()
+    print(table([result]))
+    print("\n".join(result.notes))
+    print(f"written to {result.write(args.output_dir)}")
 
 
 if __name__ == "__main__":

@@ -34,8 +34,6 @@ import json
 import math
 import os
 import re
-import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -49,9 +47,9 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import cast
 
-import httpx
 import orjson
 import uvloop
+from services import free_port, start_service, stop_service
 
 from rankfeed.gateway.settings import GatewaySettings
 from rankfeed.local.broker import create_topics
@@ -294,47 +292,17 @@ class LoadGenerator:
 # -- the gateway process -------------------------------------------------------------------------
 
 
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port: int = probe.getsockname()[1]
-        return port
-
-
 def start_gateway(bootstrap_servers: str, topics: Topics, port: int, log_file: Path) -> subprocess.Popen[bytes]:
+    """One worker with its rate limit lifted: the overload must meet the gateway's capacity, not its quota."""
     env = {
-        **os.environ,
         "RANKFEED_KAFKA__BOOTSTRAP_SERVERS": bootstrap_servers,
         "RANKFEED_API_KEYS": json.dumps([{"name": "overload", "key": API_KEY}]),
         "RANKFEED_TOPICS__USER_ACTIONS": topics.user_actions,
         "RANKFEED_RATE_LIMIT_EVENTS_PER_SECOND": "1e9",
         "RANKFEED_RATE_LIMIT_BURST_EVENTS": "1000000000",
     }
-    command = [sys.executable, "-m", "rankfeed.gateway.cli", "--port", str(port), "--workers", "1"]
-    with log_file.open("wb") as log:
-        process = subprocess.Popen(command, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise RuntimeError(f"the gateway exited with {process.returncode}; see {log_file}")
-        try:
-            if httpx.get(f"http://127.0.0.1:{port}/readyz", timeout=1).status_code == 200:
-                return process
-        except httpx.HTTPError:
-            pass
-        time.sleep(0.1)
-    stop_gateway(process)
-    raise RuntimeError(f"the gateway did not become ready in 60 s; see {log_file}")
-
-
-def stop_gateway(process: subprocess.Popen[bytes]) -> None:
-    if process.poll() is None:
-        os.killpg(process.pid, signal.SIGTERM)
-        try:
-            process.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            os.killpg(process.pid, signal.SIGKILL)
-            process.wait()
+    process, _ = start_service("gateway", "rankfeed.gateway.cli", ["--workers", "1"], env, port, log_file)
+    return process
 
 
 def rss_mb(pid: int) -> float:
@@ -711,7 +679,7 @@ def main() -> int:
         sampler.join()
         alive = gateway.poll() is None
     finally:
-        stop_gateway(gateway)
+        stop_service(gateway)
         from confluent_kafka.admin import AdminClient
 
         admin = AdminClient({"bootstrap.servers": bootstrap_servers})

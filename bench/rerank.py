@@ -16,19 +16,15 @@
    same features (no HTTP, no JSON), for the same time.
 
 Everything (broker, service, load generator) shares this machine's cores. Prints a markdown table
-and writes it to bench/results/rerank.md. Run ``.venv/bin/python bench/rerank.py [--seconds 10]``.
+and writes bench/results/rerank.json (figures, baselines, per-second throughput, latency
+percentiles) for bench/report.py. Run ``make bench-rerank`` or ``.venv/bin/python bench/rerank.py
+[--seconds 10]``; RANKFEED_BENCH_QUICK=1 makes it short.
 """
 
 from __future__ import annotations
 
 import argparse
-import asyncio
 import os
-import re
-import shutil
-import signal
-import socket
-import statistics
 import subprocess
 import sys
 import tempfile
@@ -38,46 +34,31 @@ import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import httpx
+import load
 import numpy as np
 import orjson
 from confluent_kafka import Producer
 from confluent_kafka.admin import AdminClient, NewTopic
+from load import LoadResult
+from result import RESULTS_DIR, CpuMeter, Figure, Result, Series, WindowMeter, percentiles_ms, quick, table
+from services import free_port, start_service, stop_service
 
 from rankfeed import avro, schemas
 from rankfeed.rerank.features import FeatureStore, feature_key
 from rankfeed.rerank.request import RerankRequest, parse_request
 from rankfeed.rerank.scoring import Scorer, ScoringParameters
 from rankfeed.rerank.settings import RerankSettings
-from rankfeed.settings import REPO_ROOT, KafkaSettings, StackSettings, Topics
+from rankfeed.settings import KafkaSettings, StackSettings, Topics
 from rankfeed.types import Record
 
-RESULTS = REPO_ROOT / "bench" / "results" / "rerank.md"
 PATH = "/v1/rerank"
 ITEMS_PER_REQUEST = 100
 #: The brief's target on 2 cores: p99 ≤ 10 ms for 100 items under load.
 TARGET_P99_MS = 10.0
 DESTINATIONS = [f"destination-{n}" for n in range(10)]
-
-
-@dataclass
-class LoadResult:
-    connections: int
-    requests: int
-    seconds: float
-    failures: int
-    p50_ms: float
-    p99_ms: float
-    tool: str
-    #: Cores the service process used during the run (1.0 = one core busy all the time).
-    service_cores: float = 0.0
-    #: The machine's 1-minute load average before the run: other work competing for the same cores.
-    load_average_before: float = 0.0
-
-    @property
-    def per_second(self) -> float:
-        return self.requests / self.seconds
 
 
 # -- data ---------------------------------------------------------------------------------------
@@ -211,203 +192,54 @@ def delete_topic(bootstrap_servers: str, topic: str) -> None:
 # -- the service --------------------------------------------------------------------------------
 
 
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port: int = probe.getsockname()[1]
-        return port
-
-
-def start_service(
+def start_rerank(
     bootstrap_servers: str, topic: str, port: int, log_file: Path
 ) -> tuple[subprocess.Popen[bytes], float]:
     """The service as its own process; returns it with the seconds it took to read the topic and be ready."""
     env = {
-        **os.environ,
         "RANKFEED_KAFKA__BOOTSTRAP_SERVERS": bootstrap_servers,
         "RANKFEED_TOPICS__HOTEL_FEATURES": topic,
         "RANKFEED_LOG_LEVEL": "WARNING",
     }
-    command = [sys.executable, "-m", "rankfeed.rerank.cli", "--port", str(port)]
-    started = time.perf_counter()
-    with log_file.open("wb") as log:
-        process = subprocess.Popen(command, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
-    deadline = time.monotonic() + 120
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise RuntimeError(f"the re-ranker exited with {process.returncode}; see {log_file}")
-        try:
-            ready = httpx.get(f"http://127.0.0.1:{port}/readyz", timeout=1).status_code == 200
-        except httpx.HTTPError:
-            ready = False
-        if ready:
-            return process, time.perf_counter() - started
-        time.sleep(0.05)
-    stop_service(process)
-    raise RuntimeError(f"the re-ranker did not become ready in 120 s; see {log_file}")
-
-
-def stop_service(process: subprocess.Popen[bytes]) -> None:
-    if process.poll() is None:
-        os.killpg(process.pid, signal.SIGTERM)
-        try:
-            process.wait(15)
-        except subprocess.TimeoutExpired:
-            os.killpg(process.pid, signal.SIGKILL)
-            process.wait(5)
-
-
-# -- load generators ----------------------------------------------------------------------------
-
-_WRK_SCRIPT = """\
-local bodies = {}
-local count = 0
-for line in io.lines("%(bodies)s") do
-  count = count + 1
-  bodies[count] = line
-end
-local next_body = 0
-wrk.method = "POST"
-wrk.headers["Content-Type"] = "application/json"
-request = function()
-  next_body = next_body %% count + 1
-  return wrk.format(nil, "%(path)s", nil, bodies[next_body])
-end
-"""
-
-
-def _search(pattern: str, text: str) -> re.Match[str]:
-    match = re.search(pattern, text)
-    if match is None:
-        raise RuntimeError(f"unexpected wrk output (no {pattern!r}):\n{text}")
-    return match
-
-
-def _milliseconds(value: str) -> float:
-    number, unit = _search(r"^([\d.]+)(us|ms|s|m)$", value).groups()
-    return float(number) * {"us": 0.001, "ms": 1.0, "s": 1000.0, "m": 60_000.0}[unit]
-
-
-def run_wrk(port: int, bodies: list[bytes], connections: int, seconds: float) -> LoadResult:
-    with tempfile.TemporaryDirectory() as folder:
-        bodies_file = Path(folder) / "bodies.ndjson"
-        bodies_file.write_bytes(b"\n".join(bodies) + b"\n")
-        script = Path(folder) / "post.lua"
-        script.write_text(_WRK_SCRIPT % {"bodies": bodies_file, "path": PATH})
-        command = ["wrk", "-t1", f"-c{connections}", f"-d{max(1, round(seconds))}s", "--latency", "-s", str(script)]
-        output = subprocess.run(
-            [*command, f"http://127.0.0.1:{port}"], capture_output=True, text=True, check=True, timeout=seconds + 60
-        ).stdout
-    failures = 0
-    non_2xx = re.search(r"Non-2xx or 3xx responses: (\d+)", output)
-    socket_errors = re.search(r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)", output)
-    if non_2xx:
-        failures += int(non_2xx.group(1))
-    if socket_errors:
-        failures += sum(int(group) for group in socket_errors.groups())
-    return LoadResult(
-        connections=connections,
-        requests=int(_search(r"(\d+) requests in", output).group(1)),
-        seconds=_milliseconds(_search(r"requests in ([\d.]+\w+),", output).group(1)) / 1000,
-        failures=failures,
-        p50_ms=_milliseconds(_search(r"50%\s+([\d.]+\w+)", output).group(1)),
-        p99_ms=_milliseconds(_search(r"99%\s+([\d.]+\w+)", output).group(1)),
-        tool="wrk",
-    )
-
-
-async def _keep_alive_client(
-    port: int, bodies: list[bytes], offset: int, stop_at: float, latencies: list[float], failures: list[int]
-) -> None:
-    reader, writer = await asyncio.open_connection("127.0.0.1", port)
-    requests = [
-        f"POST {PATH} HTTP/1.1\r\nHost: bench\r\nContent-Type: application/json\r\n"
-        f"Content-Length: {len(body)}\r\n\r\n".encode()
-        + body
-        for body in bodies
-    ]
-    index = offset
-    try:
-        while time.perf_counter() < stop_at:
-            started = time.perf_counter()
-            writer.write(requests[index % len(requests)])
-            index += 1
-            status_line = await reader.readline()
-            length = 0
-            while (line := await reader.readline()) not in (b"\r\n", b""):
-                if line.lower().startswith(b"content-length:"):
-                    length = int(line.split(b":", 1)[1])
-            await reader.readexactly(length)
-            latencies.append(time.perf_counter() - started)
-            if not status_line.startswith(b"HTTP/1.1 200"):
-                failures.append(1)
-    finally:
-        writer.close()
-
-
-def run_python_load(port: int, bodies: list[bytes], connections: int, seconds: float) -> LoadResult:
-    """Fallback when wrk is not installed: a closed-loop keep-alive client per connection (costs more CPU)."""
-    latencies: list[float] = []
-    failures: list[int] = []
-
-    async def main() -> float:
-        started = time.perf_counter()
-        clients = (
-            _keep_alive_client(port, bodies, n * 97, started + seconds, latencies, failures) for n in range(connections)
-        )
-        await asyncio.gather(*clients)
-        return time.perf_counter() - started
-
-    elapsed = asyncio.run(main())
-    ordered = sorted(latencies)
-    return LoadResult(
-        connections=connections,
-        requests=len(ordered),
-        seconds=elapsed,
-        failures=len(failures),
-        p50_ms=statistics.median(ordered) * 1000,
-        p99_ms=ordered[int(len(ordered) * 0.99)] * 1000,
-        tool="python asyncio client",
-    )
-
-
-def cpu_seconds(pid: int) -> float:
-    """User + system CPU time of process ``pid`` so far (Linux /proc)."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-
-
-def drive(
-    port: int, bodies: list[bytes], connections: int, seconds: float, generator: str, service_pid: int
-) -> LoadResult:
-    load_average = os.getloadavg()[0]
-    cpu_before = cpu_seconds(service_pid)
-    if generator == "wrk" or (generator == "auto" and shutil.which("wrk")):
-        result = run_wrk(port, bodies, connections, seconds)
-    else:
-        result = run_python_load(port, bodies, connections, seconds)
-    result.service_cores = (cpu_seconds(service_pid) - cpu_before) / result.seconds
-    result.load_average_before = load_average
-    return result
+    return start_service("re-ranker", "rankfeed.rerank.cli", [], env, port, log_file, timeout_seconds=120)
 
 
 # -- baseline and checks --------------------------------------------------------------------------
 
 
-def scoring_baseline(messages: list[tuple[bytes, bytes]], requests: list[RerankRequest], seconds: float) -> float:
-    """Calls per second of ``Scorer.rank`` on the same features and requests, in this process, without HTTP."""
+@dataclass
+class Baseline:
+    """``Scorer.rank`` in this process: calls per second, per-call latencies, and the seconds it took to
+    apply the topic's rows to an in-process store (the floor for the service's start-up)."""
+
+    per_second: float
+    latencies: list[float]
+    series: Series
+    load_seconds: float
+
+
+def scoring_baseline(messages: list[tuple[bytes, bytes]], requests: list[RerankRequest], seconds: float) -> Baseline:
+    """``Scorer.rank`` on the same features and requests, in this process, without HTTP, for ``seconds``."""
+    loading = time.perf_counter()
     store = FeatureStore(KafkaSettings(), "in-process")
     for key, value in messages:
         store.apply(key, value)
+    load_seconds = time.perf_counter() - loading
     scorer = Scorer(ScoringParameters.from_settings(RerankSettings()))
-    calls = 0
+    latencies: list[float] = []
+    finished: list[float] = []
     started = time.perf_counter()
     stop_at = started + seconds
-    while time.perf_counter() < stop_at:
+    now = started
+    while now < stop_at:
         for request in requests:
+            began = now
             scorer.rank(request.hotel_ids, store, request.destination, request.positions)
-        calls += len(requests)
-    return calls / (time.perf_counter() - started)
+            now = time.perf_counter()
+            latencies.append(now - began)
+            finished.append(now - started)
+    series = Series.from_times("Scorer.rank in-process", "calls/s", finished, baseline=True)
+    return Baseline(len(latencies) / (now - started), latencies, series, load_seconds)
 
 
 def check_answers(port: int, body: bytes, hotels: int) -> None:
@@ -430,59 +262,82 @@ class Followed:
     seconds: float
 
 
-def report(
+def build_result(
     loads: list[LoadResult],
-    baseline_per_second: float,
+    baseline: Baseline,
     followed: Followed,
-    hotels: int,
-    rows: int,
     ready_seconds: float,
-) -> str:
-    rows_md = [
-        "| measurement | result | p50 | p99 | target | |",
-        "|---|---:|---:|---:|---|---|",
-    ]
-    for load in loads:
-        verdict = "meets target" if load.p99_ms <= TARGET_P99_MS else "**below target**"
-        rows_md.append(
-            f"| POST /v1/rerank, {ITEMS_PER_REQUEST} ids, {load.connections} keep-alive connections | "
-            f"{load.per_second:,.0f} req/s | {load.p50_ms:.2f} ms | {load.p99_ms:.2f} ms | "
-            f"p99 ≤ {TARGET_P99_MS:.0f} ms | {verdict} |"
+    parameters: dict[str, Any],
+    window: WindowMeter,
+) -> Result:
+    in_process = "Scorer.rank in-process, same inputs"
+    figures = [
+        Figure(
+            measure=f"POST /v1/rerank, {ITEMS_PER_REQUEST} ids, {load.connections} keep-alive connections",
+            value=load.rate,
+            unit="req/s",
+            baseline=in_process,
+            baseline_value=baseline.per_second,
+            baseline_unit="calls/s",
+            target=f"p99 ≤ {TARGET_P99_MS:.0f} ms",
+            met=load.latency_ms["p99"] <= TARGET_P99_MS,
+            latency_ms=load.latency_ms,
+            baseline_latency_ms=percentiles_ms(baseline.latencies),
         )
-    best = max(load.per_second for load in loads)
-    rows_md += [
-        f"| baseline: Scorer.rank in-process, same inputs | {baseline_per_second:,.0f} calls/s "
-        f"({1e6 / baseline_per_second:.0f} µs/call) | | | | |",
-        f"| ratio HTTP / baseline | {best / baseline_per_second:.2f} | | | | |",
-        f"| start-up: read {rows:,} feature rows ({hotels:,} hotels) and be ready | {ready_seconds:.1f} s | | | | |",
-        f"| feature updates followed while serving | {followed.applied / followed.seconds:,.0f}/s "
-        f"({followed.applied:,} applied of {followed.sent:,} sent) | | | all applied | "
-        f"{'yes' if followed.applied >= followed.sent else '**no**'} |",
+        for load in loads
     ]
+    figures += [
+        Figure(
+            measure=f"start-up: read {parameters['feature_rows']:,} feature rows and be ready",
+            value=ready_seconds,
+            unit="s",
+            baseline="the same rows applied to an in-process store",
+            baseline_value=baseline.load_seconds,
+        ),
+        Figure(
+            measure="feature updates followed while serving",
+            value=followed.applied / followed.seconds,
+            unit="/s",
+            baseline="updates published",
+            baseline_value=followed.sent / followed.seconds,
+            target="all applied",
+            met=followed.applied >= followed.sent,
+        ),
+    ]
+    series = [load.series(f"{load.connections} connections") for load in loads]
+    series.append(baseline.series)
     notes = [
-        "",
         f"{os.cpu_count()} cores shared by the broker, the service (1 process) and the load generator "
-        f"({loads[0].tool}, closed loop, {loads[0].seconds:.0f} s per row); "
-        f"failures: {sum(load.failures for load in loads)}; {datetime.now(UTC):%Y-%m-%d}.",
+        f"({loads[0].tool}, closed loop, {parameters['seconds']:.0f} s per row); "
+        f"failures: {sum(load.failures for load in loads)}; {followed.applied:,} of {followed.sent:,} updates applied.",
         "Cores used by the service / 1-minute load average before each run (above ~0.5, other work "
         "shared the cores and the figures are low): "
         + "; ".join(
-            f"{load.connections} connections {load.service_cores:.2f} / {load.load_average_before:.2f}"
+            f"{load.connections} connections {load.cores.get('service', 0.0):.2f} / {load.load_average_before:.2f}"
             for load in loads
         )
         + ".",
     ]
-    return "\n".join(rows_md + notes)
+    return window.result(
+        "rerank",
+        f"Re-rank endpoint ({parameters['hotels']:,} hotels, {loads[0].tool})",
+        parameters,
+        figures,
+        series,
+        notes,
+    )
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=(__doc__ or "").split("\n", 1)[0])
-    parser.add_argument("--seconds", type=float, default=10.0, help="duration of the load and of the baseline")
-    parser.add_argument("--hotels", type=int, default=100_000, help="hotels pre-loaded into the topic")
     parser.add_argument(
-        "--connections", type=int, nargs="+", default=[8, 32], help="keep-alive connections, one run for each"
+        "--seconds", type=float, default=quick(10.0, 1.0), help="duration of the load and of the baseline"
     )
-    parser.add_argument("--bodies", type=int, default=500, help="distinct request bodies, sent in turn")
+    parser.add_argument("--hotels", type=int, default=quick(100_000, 2000), help="hotels pre-loaded into the topic")
+    parser.add_argument(
+        "--connections", type=int, nargs="+", default=quick([8, 32], [2]), help="keep-alive connections, one run each"
+    )
+    parser.add_argument("--bodies", type=int, default=quick(500, 20), help="distinct request bodies, sent in turn")
     parser.add_argument(
         "--updates-per-second", type=int, default=1000, help="feature updates published while the load runs"
     )
@@ -493,9 +348,10 @@ def main() -> None:
         default="auto",
         help="wrk when installed (apt-get install wrk), else the asyncio client",
     )
-    parser.add_argument("--output", type=Path, default=RESULTS, help="where the markdown table is written")
+    parser.add_argument("--output-dir", type=Path, default=RESULTS_DIR, help="where rerank.json is written")
     args = parser.parse_args()
 
+    window = WindowMeter()
     bootstrap_servers = StackSettings().bootstrap_servers
     try:
         AdminClient({"bootstrap.servers": bootstrap_servers}).list_topics(timeout=5)
@@ -511,17 +367,28 @@ def main() -> None:
 
         port = free_port()
         log_file = Path(tempfile.gettempdir()) / f"rankfeed-bench-rerank-{port}.log"
-        service, ready_seconds = start_service(bootstrap_servers, topic, port, log_file)
+        service, ready_seconds = start_rerank(bootstrap_servers, topic, port, log_file)
         try:
             check_answers(port, bodies[0], args.hotels)
-            generator = args.load_generator
-            drive(port, bodies, args.connections[0], min(2.0, args.seconds), generator, service.pid)  # warm-up
+
+            def drive(connections: int, seconds: float) -> LoadResult:
+                meter = CpuMeter({"service": service.pid})
+                return load.drive(
+                    port,
+                    PATH,
+                    bodies,
+                    connections,
+                    seconds,
+                    args.load_generator,
+                    headers={},
+                    ok_status=200,
+                    meter=meter,
+                )
+
+            drive(args.connections[0], min(2.0, args.seconds))  # warm-up
             applied_before = applied_updates(port)
             with UpdateStream(bootstrap_servers, topic, messages, args.updates_per_second) as updates:
-                loads = [
-                    drive(port, bodies, connections, args.seconds, generator, service.pid)
-                    for connections in args.connections
-                ]
+                loads = [drive(connections, args.seconds) for connections in args.connections]
             time.sleep(1.0)  # the last updates in flight
             followed = Followed(updates.sent, applied_updates(port) - applied_before, args.seconds * len(loads))
         finally:
@@ -531,12 +398,21 @@ def main() -> None:
     finally:
         delete_topic(bootstrap_servers, topic)
 
-    table = report(loads, baseline, followed, args.hotels, len(messages), ready_seconds)
+    parameters = {
+        "seconds": args.seconds,
+        "hotels": args.hotels,
+        "feature_rows": len(messages),
+        "connections": args.connections,
+        "bodies": args.bodies,
+        "items_per_request": ITEMS_PER_REQUEST,
+        "updates_per_second": args.updates_per_second,
+        "load_generator": loads[0].tool,
+    }
+    result = build_result(loads, baseline, followed, ready_seconds, parameters, window)
     print()
-    print(table)
-    args.output.parent.mkdir(parents=True, exist_ok=True)
-    args.output.write_text(f"### Re-rank endpoint ({args.hotels:,} hotels)\n\n{table}\n", encoding="utf-8")
-    print(f"\nwritten to {args.output}")
+    print(table([result]))
+    print("\n".join(result.notes))
+    print(f"\nwritten to {result.write(args.output_dir)}")
 
 
 if __name__ == "__main__":
