@@ -17,16 +17,23 @@ CHAOS_DIR = BUILD_DIR / "chaos"
 
 
 def chaos_stack_settings(run_id: str, state_dir: Path = CHAOS_DIR) -> StackSettings:
-    """Ports 2xxxx instead of the developer's, a state folder of its own, and this run's topics."""
-    return StackSettings(
-        kafka_port=29092,
-        kafka_controller_port=29093,
-        flink_rest_port=28081,
-        flink_rpc_port=26123,
-        gateway_port=28000,
-        kafka_heap="512m",
-        state_dir=state_dir,
-        topics=Topics().with_suffix(run_id),
+    """Ports 2xxxx instead of the developer's, a state folder of its own, and this run's topics.
+
+    Set over whatever the environment says (``RANKFEED_KAFKA_PORT`` would otherwise win, as it does
+    for every settings object): these ports are what keep the chaos stack away from the one a
+    developer or a test run moved elsewhere with those variables.
+    """
+    return StackSettings().model_copy(
+        update={
+            "kafka_port": 29092,
+            "kafka_controller_port": 29093,
+            "flink_rest_port": 28081,
+            "flink_rpc_port": 26123,
+            "gateway_port": 28000,
+            "kafka_heap": "512m",
+            "state_dir": state_dir,
+            "topics": Topics().with_suffix(run_id),
+        }
     )
 
 
