@@ -116,3 +116,26 @@ def uvicorn_options(host: str, port: int, log_config: dict[str, Any], **override
         "backlog": 2048,
         **overrides,
     }
+
+
+async def lifespan(
+    receive: Receive, send: Send, startup: Callable[[], Awaitable[None]], shutdown: Callable[[], Awaitable[None]]
+) -> None:
+    """The ASGI lifespan protocol: ``startup`` before the first request, ``shutdown`` after the last.
+
+    A startup that raises is reported to the server (``lifespan.startup.failed``), which then exits
+    instead of serving a half-started app.
+    """
+    while True:
+        message = await receive()
+        if message["type"] == "lifespan.startup":
+            try:
+                await startup()
+            except Exception as error:  # noqa: BLE001 - reported to the server, which exits
+                await send({"type": "lifespan.startup.failed", "message": str(error)})
+                return
+            await send({"type": "lifespan.startup.complete"})
+        elif message["type"] == "lifespan.shutdown":
+            await shutdown()
+            await send({"type": "lifespan.shutdown.complete"})
+            return

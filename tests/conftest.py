@@ -7,13 +7,18 @@ topics (``Topics.with_suffix``) and folders, never by mocking Kafka or Flink.
 
 from __future__ import annotations
 
+import socket
+import threading
 import time
 import uuid
 import warnings
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 import pytest
+import uvicorn
 from confluent_kafka import KafkaException
 from confluent_kafka.admin import AdminClient
 
@@ -129,3 +134,27 @@ def consume(
     finally:
         consumer.close()
     return records
+
+
+@contextmanager
+def serve_in_thread(app: Any, options: dict[str, Any], name: str) -> Iterator[int]:
+    """Serve ``app`` under uvicorn (``options`` as the service runs with) on a free loopback port,
+    in a thread of the test process, until the block ends; yields the port."""
+    listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    listener.bind(("127.0.0.1", 0))
+    port: int = listener.getsockname()[1]
+    server = uvicorn.Server(uvicorn.Config(app, **{**options, "port": port, "log_config": None}))
+    thread = threading.Thread(target=server.run, kwargs={"sockets": [listener]}, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 30
+    while not server.started:
+        if not thread.is_alive() or time.monotonic() > deadline:
+            raise RuntimeError(f"the {name} did not start; see the log output above")
+        time.sleep(0.02)
+    try:
+        yield port
+    finally:
+        server.should_exit = True
+        thread.join(timeout=30)
+        listener.close()

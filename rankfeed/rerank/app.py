@@ -70,18 +70,7 @@ class RerankApp:
         if scope["type"] == "http":
             await self._http(scope, receive, send)
         elif scope["type"] == "lifespan":
-            await self._lifespan(receive, send)
-
-    async def _lifespan(self, receive: Receive, send: Send) -> None:
-        while True:
-            message = await receive()
-            if message["type"] == "lifespan.startup":
-                await self.startup()
-                await send({"type": "lifespan.startup.complete"})
-            elif message["type"] == "lifespan.shutdown":
-                self.shutdown()
-                await send({"type": "lifespan.shutdown.complete"})
-                return
+            await http.lifespan(receive, send, self.startup, self.shutdown)
 
     async def startup(self) -> None:
         self.store.start()
@@ -90,7 +79,7 @@ class RerankApp:
             extra={"topic": self.store.topic, "bootstrap_servers": self.settings.kafka.bootstrap_servers},
         )
 
-    def shutdown(self) -> None:
+    async def shutdown(self) -> None:
         self.store.stop()
         log.info("re-ranker stopped")
 

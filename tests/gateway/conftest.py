@@ -4,8 +4,6 @@ producing to the test's own topics on the shared local broker (no Kafka mocks).
 
 from __future__ import annotations
 
-import socket
-import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import ExitStack, contextmanager
@@ -15,12 +13,12 @@ from typing import Any
 
 import httpx
 import pytest
-import uvicorn
 
 from rankfeed.gateway.app import Gateway
 from rankfeed.gateway.server import uvicorn_options
 from rankfeed.gateway.settings import GatewaySettings, WriteKey
 from rankfeed.settings import KafkaSettings, Topics
+from tests.conftest import serve_in_thread
 
 #: A server-side key: no browser origin may use it.
 SERVER_KEY = "server-key-0123456789abcdef"
@@ -75,28 +73,11 @@ class RunningGateway:
 @contextmanager
 def run_gateway(settings: GatewaySettings) -> Iterator[RunningGateway]:
     """Serve ``settings`` on a free loopback port until the block ends."""
-    listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    listener.bind(("127.0.0.1", 0))
-    port = listener.getsockname()[1]
     app = Gateway(settings)
-    options = {**uvicorn_options(settings), "port": port, "log_config": None}
-    server = uvicorn.Server(uvicorn.Config(app, **options))
-    thread = threading.Thread(target=server.run, kwargs={"sockets": [listener]}, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 30
-    while not server.started:
-        if not thread.is_alive() or time.monotonic() > deadline:
-            raise RuntimeError("the gateway did not start; see the log output above")
-        time.sleep(0.02)
-    base_url = f"http://127.0.0.1:{port}"
-    try:
+    with serve_in_thread(app, uvicorn_options(settings), "gateway") as port:
+        base_url = f"http://127.0.0.1:{port}"
         with httpx.Client(base_url=base_url, timeout=30) as client:
             yield RunningGateway(settings, app, base_url, client)
-    finally:
-        server.should_exit = True
-        thread.join(timeout=30)
-        listener.close()
 
 
 GatewayFactory = Callable[..., RunningGateway]

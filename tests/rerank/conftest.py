@@ -4,8 +4,6 @@ following the test's own hotel-features topic on the shared local broker (no Kaf
 
 from __future__ import annotations
 
-import socket
-import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import ExitStack, contextmanager
@@ -15,7 +13,6 @@ from typing import Any
 
 import httpx
 import pytest
-import uvicorn
 from confluent_kafka import Producer
 
 from rankfeed import avro, schemas
@@ -26,6 +23,7 @@ from rankfeed.rerank.server import uvicorn_options
 from rankfeed.rerank.settings import RerankSettings
 from rankfeed.settings import KafkaSettings, Topics
 from rankfeed.types import Record
+from tests.conftest import serve_in_thread
 
 
 def features_record(
@@ -111,26 +109,12 @@ def rerank_settings(bootstrap_servers: str, topics: Topics, **overrides: Any) ->
 @contextmanager
 def run_reranker(settings: RerankSettings) -> Iterator[RunningReranker]:
     """Serve ``settings`` on a free loopback port until the block ends."""
-    listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    listener.bind(("127.0.0.1", 0))
-    port = listener.getsockname()[1]
     app = RerankApp(settings)
-    server = uvicorn.Server(uvicorn.Config(app, **{**uvicorn_options(settings), "port": port, "log_config": None}))
-    thread = threading.Thread(target=server.run, kwargs={"sockets": [listener]}, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 30
-    while not server.started:
-        if not thread.is_alive() or time.monotonic() > deadline:
-            raise RuntimeError("the re-ranker did not start; see the log output above")
-        time.sleep(0.02)
-    try:
-        with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=10) as client:
-            yield RunningReranker(settings, app, client)
-    finally:
-        server.should_exit = True
-        thread.join(timeout=30)
-        listener.close()
+    with (
+        serve_in_thread(app, uvicorn_options(settings), "re-ranker") as port,
+        httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=10) as client,
+    ):
+        yield RunningReranker(settings, app, client)
 
 
 RerankerFactory = Callable[..., RunningReranker]
