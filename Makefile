@@ -48,8 +48,8 @@ down: venv  ## stop the local stack
 status: venv  ## show the local stack
 	$(RANKFEED) local status
 
-submit: up  ## submit the feedback job to the local cluster with flink run -py
-	$(RANKFEED) submit feedback
+submit: up  ## submit the pipeline's jobs (labelling, features, lake) to the local cluster with flink run -py
+	$(RANKFEED) submit
 
 preflight: venv  ## check Java 17+, Maven and free ports, in one sentence each
 	$(RANKFEED) local check

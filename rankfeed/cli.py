@@ -15,7 +15,7 @@ from rankfeed.gateway.cli import gateway
 from rankfeed.local.procs import StackError
 from rankfeed.local.stack import Stack
 from rankfeed.rerank import cli as rerank_cli
-from rankfeed.settings import BUILD_DIR, REPO_ROOT, JobSettings, StackSettings, load_settings
+from rankfeed.settings import BUILD_DIR, JobSettings, StackSettings, load_settings
 
 app = typer.Typer(help="rankfeed: hotel-search user actions in, learning-to-rank signal out.", no_args_is_help=True)
 local_app = typer.Typer(help="Run the local stack: a Kafka broker and a Flink cluster on loopback.")
@@ -85,22 +85,30 @@ def _print_status(stack: Stack) -> None:
 
 @app.command("submit")
 def submit(
-    job: Annotated[str, typer.Argument(help="job script name in jobs/, e.g. feedback")] = "feedback",
+    job: Annotated[
+        str, typer.Argument(help="pipeline (labelling, features and lake), or one script name in jobs/")
+    ] = "pipeline",
     job_config: Annotated[Path | None, typer.Option("--job-config", help="YAML of JobSettings")] = None,
     config: ConfigOption = None,
 ) -> None:
-    """Submit jobs/<job>.py to the local cluster with `flink run -d -py` and print its job id."""
+    """Submit the pipeline's jobs (or jobs/<job>.py) to the local cluster with `flink run -d -py`."""
+    from rankfeed import pipeline
+
     stack = _stack(config)
-    script = REPO_ROOT / "jobs" / f"{job}.py"
-    if not script.exists():
-        _fail(FileNotFoundError(f"no job script {script}"))
-    args = ["--config", str(job_config)] if job_config else []
+    jobs: tuple[pipeline.PipelineJob, ...] = pipeline.PIPELINE
+    if job != "pipeline":
+        single = pipeline.PipelineJob(job, job)
+        if not single.path.exists():
+            _fail(FileNotFoundError(f"no job script {single.path}"))
+        jobs = (single,)
     try:
-        job_id = stack.flink.run_python_job(script, *args)
+        job_ids = pipeline.submit(stack.flink, job_config, jobs)
     except StackError as error:
         _fail(error)
         return
-    console.print(f"submitted {job} as job {job_id}; watch it at {stack.settings.flink_url}/#/job/running")
+    for script_name, job_id in job_ids.items():
+        console.print(f"submitted {script_name} as job {job_id}")
+    console.print(f"watch them at {stack.settings.flink_url}/#/job/running")
 
 
 @app.command("reweight")
@@ -109,12 +117,12 @@ def reweight(
         Path | None, typer.Option("--job-config", help="YAML of the JobSettings the running job was submitted with")
     ] = None,
     method: Annotated[str, typer.Option(help="which published estimate: randomized or em")] = "randomized",
-    job_id: Annotated[str | None, typer.Option(help="job to resubmit; default: the running feedback job")] = None,
     out: Annotated[Path, typer.Option(help="folder for the table and the new job config")] = BUILD_DIR / "propensity",
     timeout: Annotated[float, typer.Option(help="seconds to wait for the topic and the savepoint")] = 30.0,
     config: ConfigOption = None,
 ) -> None:
-    """Roll the latest θ the job published into the job: stop it with a savepoint, resume with that table.
+    """Roll the latest θ the pipeline published into it: stop the labelling and features jobs with
+    savepoints, resume them with that table.
 
     LTR examples labelled after the resume carry the new propensity_version and its IPS weights;
     hotel features are debiased with the same θ.
@@ -125,13 +133,14 @@ def reweight(
     if method not in ("randomized", "em"):
         _fail(ValueError(f"--method must be randomized or em, not {method!r}"))
     try:
-        done = roll(_stack(config), load_settings(JobSettings, job_config), method, out, job_id, timeout)
+        done = roll(_stack(config), load_settings(JobSettings, job_config), method, out, None, timeout)
     except (StackError, TopicReadError, OSError) as error:
         _fail(error)
         return
     console.print(f"θ version {done.version} ({done.table})")
-    console.print(f"job {done.stopped_job} stopped with savepoint {done.savepoint}")
-    console.print(f"resumed as job {done.job_id} with {done.job_config}")
+    for script, job_id in done.stopped_jobs.items():
+        console.print(f"{script} job {job_id} stopped with savepoint {done.savepoints[script]}")
+        console.print(f"  resumed as job {done.job_ids[script]} with {done.job_config}")
 
 
 @app.command("simulate")

@@ -1,8 +1,9 @@
 """`make demo`: the whole pipeline on this machine, on synthetic traffic, with its output shown.
 
-Starts the stack, submits the feedback job if it is not running, sends seeded traffic, ticks the
-watermark past the last session, waits until the job has committed its output (read_committed,
-so only checkpointed output counts) and prints what came out. The stack keeps running afterwards
+Starts the stack, submits the pipeline's jobs (labelling, features, lake) that are not running,
+sends seeded traffic through the gateway, ticks the watermark past the last session, waits until
+the labelling job has committed its output (read_committed, so only checkpointed output counts)
+and the lake job has written it to Parquet, and prints what came out. The stack keeps running afterwards
 so the web UI and the data can be explored.
 """
 
@@ -20,12 +21,12 @@ from rich.console import Console
 from rich.progress import Progress
 from rich.table import Table
 
-from rankfeed import avro, schemas, simulate
+from rankfeed import avro, pipeline, schemas, simulate
 from rankfeed.consumer import committed_reader
 from rankfeed.gateway.client import send_actions
 from rankfeed.local.stack import Stack
 from rankfeed.producer import make_producer, send_heartbeats
-from rankfeed.settings import FEEDBACK_PIPELINE_NAME, REPO_ROOT, JobSettings
+from rankfeed.settings import JobSettings
 from rankfeed.types import Record
 
 
@@ -39,13 +40,14 @@ class DemoResult:
     parquet_rows: dict[str, int]
 
 
-def ensure_job(stack: Stack, console: Console) -> None:
-    running = [job for job in stack.flink.jobs() if job["name"] == FEEDBACK_PIPELINE_NAME and job["state"] == "RUNNING"]
-    if running:
-        console.print(f"feedback job already running ({running[0]['jid']})")
-        return
-    job_id = stack.flink.run_python_job(REPO_ROOT / "jobs" / "feedback.py")
-    console.print(f"submitted the feedback job with `flink run -py jobs/feedback.py`: {job_id}")
+def ensure_jobs(stack: Stack, console: Console) -> None:
+    """Submit each of the pipeline's jobs that is not running yet."""
+    running = pipeline.running(stack.flink)
+    for script, job_id in running.items():
+        console.print(f"{script} job already running ({job_id})")
+    missing = [job for job in pipeline.PIPELINE if job.script not in running]
+    for script, job_id in pipeline.submit(stack.flink, None, missing).items():
+        console.print(f"submitted the {script} job with `flink run -py jobs/{script}.py`: {job_id}")
 
 
 def end_offsets(bootstrap_servers: str, topic: str) -> list[TopicPartition]:
@@ -98,7 +100,7 @@ def run(stack: Stack, sessions: int = 300, console: Console | None = None) -> De
         console.print(f"created topics: {', '.join(created)}")
     for name, state in stack.status().items():
         console.print(f"{name:>7}: {state}")
-    ensure_job(stack, console)
+    ensure_jobs(stack, console)
 
     job = JobSettings()
     topics = job.topics
@@ -108,6 +110,7 @@ def run(stack: Stack, sessions: int = 300, console: Console | None = None) -> De
     actions = simulate.generate(shape)
     outputs = [topics.user_actions_clean, topics.feedback_events, topics.ltr_examples, topics.session_summaries]
     offsets = {topic: end_offsets(bootstrap, topic) for topic in outputs}
+    parquet_before = _parquet_rows(job.parquet_dir)
     producer = make_producer(bootstrap)
     key = stack.settings.gateway_api_key.get_secret_value()
     batch = 100
@@ -129,7 +132,7 @@ def run(stack: Stack, sessions: int = 300, console: Console | None = None) -> De
         f"sent {len(actions)} actions ({len(distinct)} distinct, {sessions} sessions, with duplicates); "
         "every one acknowledged by Kafka before the gateway answered 202"
     )
-    console.print("waiting for the job to commit its output (a checkpoint or two)…")
+    console.print("waiting for the labelling job to commit its output and the lake job to write it to Parquet…")
     wait = 180
     result = DemoResult(
         sent=len(actions),
@@ -137,18 +140,31 @@ def run(stack: Stack, sessions: int = 300, console: Console | None = None) -> De
         feedback=read_new(bootstrap, offsets[topics.feedback_events], schemas.FEEDBACK_EVENT, labelled, wait),
         sessions=read_new(bootstrap, offsets[topics.session_summaries], schemas.SESSION_SUMMARY, sessions, wait),
         ltr=read_new(bootstrap, offsets[topics.ltr_examples], schemas.LTR_EXAMPLE, 10**9, 10),
-        parquet_rows=_parquet_rows(job.parquet_dir),
+        parquet_rows=_wait_for_parquet(
+            job.parquet_dir, parquet_before["events"] + len(distinct), job.lake_checkpoint_interval_seconds + 60
+        ),
     )
     show(result, job, stack, console)
     return result
 
 
 def _parquet_rows(root: Path) -> dict[str, int]:
+    """Committed rows per dataset (the lake job commits a file per checkpoint)."""
     counts = {}
     for name in ("events", "ltr_examples", "sessions"):
         path = root / name
         dataset = ds.dataset(path, format="parquet", partitioning="hive", ignore_prefixes=[".", "_"])
         counts[name] = int(dataset.count_rows()) if path.exists() else 0
+    return counts
+
+
+def _wait_for_parquet(root: Path, events: int, timeout_seconds: float) -> dict[str, int]:
+    """Committed rows per dataset, once ``events/`` holds ``events`` rows or the timeout passed."""
+    deadline = time.monotonic() + timeout_seconds
+    counts = _parquet_rows(root)
+    while counts["events"] < events and time.monotonic() < deadline:
+        time.sleep(2)
+        counts = _parquet_rows(root)
     return counts
 
 
@@ -185,5 +201,6 @@ def show(result: DemoResult, job: JobSettings, stack: Stack, console: Console) -
         + ", ".join(f"{name}/ ({rows} rows in all)" for name, rows in result.parquet_rows.items())
     )
     console.print(f"Kafka topics on {stack.settings.bootstrap_servers}: {', '.join(topics.specs())}")
-    console.print(f"Flink web UI: {stack.settings.flink_url} (the job is '{FEEDBACK_PIPELINE_NAME}')")
+    names = ", ".join(f"'{job.name}'" for job in pipeline.PIPELINE)
+    console.print(f"Flink web UI: {stack.settings.flink_url} (the jobs are {names})")
     console.print("The stack keeps running. Stop it with `make down` (or `rankfeed local down`).")

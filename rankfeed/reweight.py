@@ -1,32 +1,31 @@
-"""Rolling the θ the stream estimates into the running feedback job.
+"""Rolling the θ the stream estimates into the running pipeline.
 
-The job publishes θ to the compacted position-propensities topic continuously, but the θ that
-weights its LTR examples (and debiases the hotel features) is fixed per submission, so every
-example names the one version it was weighted with and a training set stays reproducible.
-``reweight`` takes the latest published version, stops the job with a savepoint and resumes it
-from there with that table: no event is lost or counted twice, and examples labelled from then on
-carry the new version.
+The features job publishes θ to the compacted position-propensities topic continuously, but the θ
+that weights LTR examples (labelling job) and debiases hotel features (features job) is fixed per
+submission, so every example names the one version it was weighted with and a training set stays
+reproducible. ``reweight`` takes the latest published version, stops both jobs with savepoints and
+resumes them from there with that table: no event is lost or counted twice, and examples labelled
+from then on carry the new version. The lake job does not depend on θ and keeps running.
 """
 
 from __future__ import annotations
 
 import json
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
 from confluent_kafka import OFFSET_BEGINNING, KafkaError, TopicPartition
 
-from rankfeed import avro
+from rankfeed import avro, pipeline
 from rankfeed.consumer import committed_reader
 from rankfeed.local.procs import StackError
 from rankfeed.local.stack import Stack
 from rankfeed.propensity import PropensityTable
 from rankfeed.schemas import POSITION_PROPENSITIES
-from rankfeed.settings import FEEDBACK_PIPELINE_NAME, REPO_ROOT, JobSettings
+from rankfeed.settings import JobSettings
 from rankfeed.types import Record
-
-FEEDBACK_JOB = REPO_ROOT / "jobs" / "feedback.py"
 
 
 class TopicReadError(RuntimeError):
@@ -68,24 +67,27 @@ def latest_published_propensities(settings: JobSettings, timeout_seconds: float 
 
 @dataclass(frozen=True)
 class Reweighted:
+    """What ``reweight`` did; job maps are script name → job id (savepoints: → path)."""
+
     version: str
     table: Path
     job_config: Path
-    savepoint: str
-    stopped_job: str
-    job_id: str
+    savepoints: dict[str, str]
+    stopped_jobs: dict[str, str]
+    job_ids: dict[str, str]
 
 
-def running_feedback_job(stack: Stack) -> str:
-    """The id of the one running feedback job; an error names what was found instead."""
-    jobs = stack.flink.jobs()
-    running = [job["jid"] for job in jobs if job["state"] == "RUNNING" and job["name"] == FEEDBACK_PIPELINE_NAME]
-    if len(running) != 1:
+def running_propensity_jobs(stack: Stack) -> dict[str, str]:
+    """Script name → id of the running labelling and features jobs; an error names what is missing."""
+    running = pipeline.running(stack.flink)
+    wanted = {job.script: running.get(job.script) for job in pipeline.PROPENSITY_JOBS}
+    missing = sorted(job.name for job in pipeline.PROPENSITY_JOBS if wanted[job.script] is None)
+    if missing:
         raise StackError(
-            f"expected one running {FEEDBACK_PIPELINE_NAME} job on {stack.settings.flink_url}, found {len(running)}; "
-            "name the job with --job-id"
+            f"no running {', '.join(missing)} job on {stack.settings.flink_url}: submit the pipeline first "
+            "(rankfeed submit)"
         )
-    return str(running[0])
+    return {script: str(job_id) for script, job_id in wanted.items()}
 
 
 def reweight(
@@ -93,11 +95,12 @@ def reweight(
     settings: JobSettings,
     method: str,
     out_dir: Path,
-    job_id: str | None = None,
+    job_ids: Mapping[str, str] | None = None,
     timeout_seconds: float = 30.0,
 ) -> Reweighted:
-    """Resubmit the feedback job (``settings`` are the ones it runs with) from a savepoint with the
-    latest θ of ``method`` as its propensity table; returns what was written and the new job's id."""
+    """Resubmit the labelling and features jobs (``settings`` are the ones they run with, ``job_ids``
+    script name → id, default: the running ones) from savepoints with the latest θ of ``method`` as
+    their propensity table; returns what was written and the new jobs' ids."""
     published = latest_published_propensities(settings, timeout_seconds)
     if method not in published:
         raise TopicReadError(
@@ -105,15 +108,19 @@ def reweight(
             f"(methods there: {sorted(published) or 'none'}): has event time passed a propensity window?"
         )
     table = PropensityTable.from_published(published[method])
-    target = job_id or running_feedback_job(stack)
+    targets = dict(job_ids) if job_ids is not None else running_propensity_jobs(stack)
     out_dir.mkdir(parents=True, exist_ok=True)
     table_path = out_dir / f"{table.version}.json"
     table.save(table_path)
-    # JSON is YAML: the job reads its settings back with load_settings.
+    # JSON is YAML: the jobs read their settings back with load_settings.
     job_config = out_dir / f"job-{table.version}.yaml"
     values = settings.model_dump(mode="json")
     values["propensity_table"] = str(table_path.resolve())
     job_config.write_text(json.dumps(values, indent=2), encoding="utf-8")
-    savepoint = stack.flink.stop_with_savepoint(target, timeout_seconds=timeout_seconds * 4)
-    new_job = stack.flink.run_python_job(FEEDBACK_JOB, "--config", str(job_config), savepoint=savepoint)
-    return Reweighted(table.version, table_path, job_config, savepoint, target, new_job)
+    savepoints = {
+        script: stack.flink.stop_with_savepoint(job_id, timeout_seconds=timeout_seconds * 4)
+        for script, job_id in targets.items()
+    }
+    resumed = [job for job in pipeline.PROPENSITY_JOBS if job.script in targets]
+    new_jobs = pipeline.submit(stack.flink, job_config, resumed, savepoints)
+    return Reweighted(table.version, table_path, job_config, savepoints, targets, new_jobs)

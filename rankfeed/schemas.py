@@ -33,6 +33,7 @@ SESSION_SUMMARY = "session_summary"
 HOTEL_FEATURES = "hotel_features"
 POSITION_PROPENSITIES = "position_propensities"
 REJECTED_ACTION = "rejected_action"
+SEARCH_EXPOSURES = "search_exposures"
 
 _PRIMITIVE_TO_FLINK = {
     "string": "STRING",

@@ -18,6 +18,12 @@ REPO_ROOT = Path(__file__).resolve().parent.parent
 BUILD_DIR = REPO_ROOT / "build"
 #: The feedback job's name on the cluster (web UI, REST API): how tools find the running job.
 FEEDBACK_PIPELINE_NAME = "rankfeed-feedback"
+#: The labelling job's name on the cluster: labels, examples, sessions and exposures, Kafka only.
+LABELLING_PIPELINE_NAME = "rankfeed-labelling"
+#: The features job's name: hotel features and θ from the exposures topic.
+FEATURES_PIPELINE_NAME = "rankfeed-features"
+#: The lake job's name: Parquet datasets from the labelling job's topics.
+LAKE_PIPELINE_NAME = "rankfeed-lake"
 
 
 class Frozen(BaseModel):
@@ -40,6 +46,9 @@ class Topics(Frozen):
     feedback_events: str = "feedback-events"
     ltr_examples: str = "ltr-examples"
     session_summaries: str = "session-summaries"
+    #: One record per result list (every hotel shown, examined or not, and its outcome): the labelling
+    #: job's input to hotel features and θ estimation.
+    search_exposures: str = "search-exposures"
     hotel_features: str = "hotel-features"
     position_propensities: str = "position-propensities"
     late: str = "user-actions-late"
@@ -125,8 +134,13 @@ class JobSettings(_Settings):
     consumer_group: str = "rankfeed-feedback"
     startup_mode: Literal["earliest-offset", "latest-offset", "group-offsets"] = "earliest-offset"
     parquet_dir: Path = BUILD_DIR / "local" / "data"
-    # Exactly-once output becomes visible at checkpoints: this bounds feedback freshness.
+    # Exactly-once output becomes visible at checkpoints, so each job's interval bounds its freshness.
+    #: The labelling job's: labels, examples and sessions (what feedback freshness measures).
+    labelling_checkpoint_interval_seconds: int = Field(default=2, ge=1)
+    #: The features job's: hotel features and θ.
     checkpoint_interval_seconds: int = Field(default=5, ge=1)
+    #: The lake job's: every checkpoint closes each open Parquet file, so longer means larger files.
+    lake_checkpoint_interval_seconds: int = Field(default=60, ge=1)
     watermark_delay_seconds: int = Field(default=5, ge=0, description="bounded out-of-orderness")
     # A partition silent this long stops holding the watermark back. It must outlast any outage of
     # the input (a broker restart, a gateway deploy): when every partition has gone idle, the first

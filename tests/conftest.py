@@ -91,7 +91,9 @@ def job_settings(bootstrap_servers: str, topics: Topics, tmp_path: Path) -> JobS
         consumer_group=f"test-{suffix}",
         transactional_id_prefix=f"test-{suffix}",
         parquet_dir=tmp_path / "parquet",
+        labelling_checkpoint_interval_seconds=1,
         checkpoint_interval_seconds=2,
+        lake_checkpoint_interval_seconds=2,
         source_idle_timeout_seconds=5,
     )
 

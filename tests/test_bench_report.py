@@ -231,8 +231,9 @@ def test_the_job_benchmark_runs_quickly_and_its_result_feeds_the_report(stack: S
 
     written = json.loads((tmp_path / "job.json").read_text(encoding="utf-8"))
     assert written["quick"] is True
-    throughput, freshness = written["figures"]
-    assert throughput["value"] > 0 and throughput["baseline_value"] > 0
+    labelling, whole, freshness = written["figures"]
+    for throughput in (labelling, whole):
+        assert throughput["value"] > 0 and throughput["baseline_value"] > 0
     assert freshness["latency_ms"]["p50"] <= freshness["latency_ms"]["p99"] <= freshness["latency_ms"]["p99.9"]
     assert freshness["baseline_latency_ms"]["p99"] < freshness["latency_ms"]["p99"]
     assert any(series["values"] for series in written["series"] if not series["baseline"])
@@ -241,6 +242,7 @@ def test_the_job_benchmark_runs_quickly_and_its_result_feeds_the_report(stack: S
     assert reported.returncode == 0, reported.stdout[-3000:] + reported.stderr[-3000:]
     latest = (tmp_path / "latest.md").read_text(encoding="utf-8")
     assert "**Quick run (RANKFEED_BENCH_QUICK)" in latest
-    assert "| job | feedback job, exactly once to Kafka + Parquet (parallelism 1) |" in latest
+    assert "| job | labelling job, exactly once to Kafka (parallelism 1) |" in latest
+    assert "| job | whole pipeline, every output exactly once (Kafka + Parquet) |" in latest
     assert "Not run (no result file): gateway, rerank." in latest
     assert_png(tmp_path / "latency.png")

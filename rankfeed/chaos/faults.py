@@ -12,6 +12,7 @@ import signal
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from rankfeed import pipeline
 from rankfeed.chaos import disk
 from rankfeed.chaos.stack import ChaosStack
 from rankfeed.local.procs import StackError, pid_alive, wait_until
@@ -46,7 +47,7 @@ def _kill(pid: int | None, what: str, group: bool = False) -> str:
 
 
 def _wait_running(chaos: ChaosStack, timeout_seconds: float = 180.0) -> None:
-    wait_until(lambda: chaos.job_state() == "RUNNING", timeout_seconds, f"job {chaos.job_id} to run again")
+    wait_until(lambda: chaos.job_state() == "RUNNING", timeout_seconds, f"jobs {chaos.job_ids} to run again")
 
 
 # ---------------------------------------------------------------- 1. the Kafka broker
@@ -72,24 +73,23 @@ def kill_taskmanager(chaos: ChaosStack) -> str:
 def restart_taskmanager(chaos: ChaosStack) -> str:
     chaos.stack.flink.start_taskmanager()
     _wait_running(chaos)
-    return "TaskManager started again; job RUNNING from its last checkpoint"
+    return "TaskManager started again; every job RUNNING from its last checkpoint"
 
 
 # ---------------------------------------------------------------- 3. stop with a savepoint, resume
 
 
 def stop_with_savepoint(chaos: ChaosStack) -> str:
-    path = chaos.stack.flink.stop_with_savepoint(chaos.job_id)
-    chaos.savepoint = path
-    return f"job {chaos.job_id} stopped with savepoint {path}"
+    chaos.savepoints = pipeline.stop_with_savepoints(chaos.stack.flink, chaos.job_ids)
+    return f"jobs {chaos.job_ids} stopped with savepoints {chaos.savepoints}"
 
 
 def resume_from_savepoint(chaos: ChaosStack) -> str:
-    if chaos.savepoint is None:
-        raise StackError("no savepoint to resume from")
-    chaos.job_id = chaos.submit(savepoint=chaos.savepoint)
+    if not chaos.savepoints:
+        raise StackError("no savepoints to resume from")
+    chaos.job_ids = chaos.submit(savepoints=chaos.savepoints)
     _wait_running(chaos)
-    return f"resumed as job {chaos.job_id}"
+    return f"resumed as jobs {chaos.job_ids}"
 
 
 # ---------------------------------------------------------------- 4. the gateway

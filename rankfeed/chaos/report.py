@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from pathlib import Path
 
+from rankfeed import pipeline
 from rankfeed.chaos.runner import RunOptions, ScenarioResult
 from rankfeed.chaos.verify import SinkCheck
 from rankfeed.settings import JobSettings
@@ -17,7 +18,7 @@ SUMMARY_COLUMNS = [
     "conn. errors",
     "acked before / after fault",
     "held (s)",
-    "job failovers",
+    "failovers (labelling / features / lake)",
     "longest ingest gap (s)",
     "recovery (s)",
     "events present",
@@ -57,7 +58,7 @@ def summary_rows(results: list[ScenarioResult]) -> list[list[str]]:
                 str(r.stats.connection_errors),
                 f"{r.acked_before} / {r.acked_after}",
                 _seconds(r.held_seconds),
-                str(r.failovers),
+                " / ".join(str(r.failovers.get(job.script, 0)) for job in pipeline.PIPELINE),
                 _seconds(r.ingest_gap_seconds),
                 _seconds(r.recovery_seconds),
                 "—" if events is None else str(events.present),
@@ -130,15 +131,16 @@ def markdown(results: list[ScenarioResult], options: RunOptions, wall_seconds: f
     return f"""# Chaos run ({when})
 
 `make chaos` (`python -m rankfeed.chaos`): its own broker, Flink cluster and gateway on loopback
-(ports 29092, 28081, 28000), the feedback job with a {options.checkpoint_interval_seconds} s checkpoint
-interval and a {idle} s source idle timeout, one load client per scenario at {options.rate:g} events/s
-of simulated sessions through the gateway ({options.before_seconds:g} s of load before each fault,
-{options.after_seconds:g} s after it is cleared). Wall time {wall_seconds / 60:.1f} min on the 2-core machine,
-shared with other work.
+(ports 29092, 28081, 28000), the pipeline's three jobs (labelling, features, lake) with a
+{options.checkpoint_interval_seconds} s checkpoint interval and a {idle} s source idle timeout, one load client
+per scenario at {options.rate:g} events/s of simulated sessions through the gateway
+({options.before_seconds:g} s of load before each fault, {options.after_seconds:g} s after it is cleared).
+Wall time {wall_seconds / 60:.1f} min on the 2-core machine, shared with other work.
 
 - **acked**: event_ids the gateway answered 2xx for; **503s**: answers 503 (each retried with the same body).
-- **held**: from the fault to its repair; **job failovers**: job failures and restarts from a checkpoint
-  (Flink's exception history); **longest ingest gap**: the longest time without any 2xx.
+- **held**: from the fault to its repair; **failovers**: per job, failures and restarts from a checkpoint
+  (Flink's exception history) — a Parquet fault should restart the lake job only; **longest ingest gap**:
+  the longest time without any 2xx.
 - **recovery**: from the fault until the first event acknowledged after the repair was read from the
   clean topic as read_committed (job restart, catch-up and one checkpoint included).
 - **present / missing / duplicated**: acknowledged event_ids in the Parquet `events` dataset;

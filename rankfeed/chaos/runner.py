@@ -57,8 +57,8 @@ class ScenarioResult:
     #: Acknowledged events the job routed to the late topic, with its reason.
     late: dict[str, str] = field(default_factory=dict)
     error: str | None = None
-    #: Job failures (restarts from a checkpoint) during the scenario, from the job's exception history.
-    failovers: int = 0
+    #: Per job (script name), failures (restarts from a checkpoint) during the scenario, from its exception history.
+    failovers: dict[str, int] = field(default_factory=dict)
 
     @property
     def acked_before(self) -> int:
@@ -107,8 +107,8 @@ def run(options: RunOptions, log: Log = print) -> list[ScenarioResult]:
     watcher: CommitWatcher | None = None
     try:
         chaos.start()
-        wait_until(lambda: chaos.job_state() == "RUNNING", 120, f"job {chaos.job_id} to run")
-        log(f"job {chaos.job_id} running; topics *-{chaos.job.topics.user_actions.rsplit('-', 1)[-1]}")
+        wait_until(lambda: chaos.job_state() == "RUNNING", 120, f"jobs {chaos.job_ids} to run")
+        log(f"jobs {chaos.job_ids} running; topics *-{chaos.job.topics.user_actions.rsplit('-', 1)[-1]}")
         watcher = CommitWatcher(chaos.job.kafka.bootstrap_servers, chaos.job.topics.user_actions_clean)
         watcher.start()
         # Event time starts half a day back: fast simulated time stays within the gateway's skew limit.
@@ -144,7 +144,7 @@ def _run_scenario(
     result = ScenarioResult(fault, client.stats)
     log(f"{fault.name}: {fault.description}")
     result.started = time.monotonic()
-    job_before, failovers_before = chaos.job_id, chaos.failovers()
+    jobs_before, failovers_before = dict(chaos.job_ids), chaos.failovers()
     client.start()
     try:
         # Load that was acknowledged and committed before the fault: the scenario cannot pass on nothing.
@@ -175,11 +175,14 @@ def _run_scenario(
             client.join(timeout=30)
         result.ended = time.monotonic()
         # A resumed job (savepoint) starts a history of its own.
-        result.failovers = chaos.failovers() - (failovers_before if chaos.job_id == job_before else 0)
+        result.failovers = {
+            script: count - (failovers_before.get(script, 0) if chaos.job_ids[script] == jobs_before.get(script) else 0)
+            for script, count in chaos.failovers().items()
+        }
     log(
         f"{fault.name}: sent {len(client.stats.sent)}, acked {len(client.stats.acked)}, "
         f"503s {client.stats.status_503}, connection errors {client.stats.connection_errors}; "
-        f"job {chaos.job_state()} after {result.failovers} failover(s)"
+        f"jobs {chaos.job_state()} after failovers {result.failovers}"
     )
     return result
 

@@ -4,15 +4,15 @@ from __future__ import annotations
 
 import json
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
+from rankfeed import pipeline
 from rankfeed.chaos import disk
 from rankfeed.local.procs import StackError, port_open
 from rankfeed.local.stack import Stack
-from rankfeed.settings import BUILD_DIR, REPO_ROOT, JobSettings, KafkaSettings, StackSettings, Topics
+from rankfeed.settings import BUILD_DIR, JobSettings, KafkaSettings, StackSettings, Topics
 
-JOB_SCRIPT = REPO_ROOT / "jobs" / "feedback.py"
 CHAOS_DIR = BUILD_DIR / "chaos"
 
 
@@ -44,18 +44,22 @@ def chaos_job_settings(stack: StackSettings, run_id: str, checkpoint_interval_se
         consumer_group=f"chaos-{run_id}",
         transactional_id_prefix=f"chaos-{run_id}",
         parquet_dir=stack.state_dir / "data" / run_id,
+        labelling_checkpoint_interval_seconds=checkpoint_interval_seconds,
         checkpoint_interval_seconds=checkpoint_interval_seconds,
+        lake_checkpoint_interval_seconds=checkpoint_interval_seconds,
     )
 
 
 @dataclass
 class ChaosStack:
-    """The stack, the job settings and the running job of one chaos run."""
+    """The stack, the job settings and the running pipeline of one chaos run."""
 
     stack: Stack
     job: JobSettings
-    job_id: str = ""
-    savepoint: str | None = None
+    #: script name → id of the pipeline's jobs
+    job_ids: dict[str, str] = field(default_factory=dict)
+    #: script name → savepoint path, after a stop with savepoints
+    savepoints: dict[str, str] = field(default_factory=dict)
     #: Mount a tmpfs of this many MB on the Parquet folder before the job starts (the disk-full scenario).
     parquet_tmpfs_mb: int | None = None
     parquet_mounted: bool = False
@@ -86,25 +90,32 @@ class ChaosStack:
             self.parquet_mounted = True
         # JSON is YAML: the job reads the same settings object back.
         self.config_file.write_text(json.dumps(self.job.model_dump(mode="json")))
-        self.job_id = self.submit()
+        self.job_ids = self.submit()
 
-    def submit(self, savepoint: str | None = None) -> str:
-        """Submit jobs/feedback.py the way `rankfeed submit` does (`flink run -d -py`), optionally from a savepoint."""
-        return self.stack.flink.run_python_job(JOB_SCRIPT, "--config", str(self.config_file), savepoint=savepoint)
+    def submit(self, savepoints: dict[str, str] | None = None) -> dict[str, str]:
+        """Submit the pipeline the way `rankfeed submit` does (`flink run -d -py`), optionally from savepoints."""
+        return pipeline.submit(self.stack.flink, self.config_file, savepoints=savepoints)
 
     def job_state(self) -> str:
+        """RUNNING when every job runs; otherwise each job's state, e.g. ``labelling RUNNING, lake RESTARTING``."""
         try:
-            return self.stack.flink.job_state(self.job_id)
+            states = pipeline.states(self.stack.flink, self.job_ids)
         except OSError:
             return "UNREACHABLE"
+        if set(states.values()) == {"RUNNING"}:
+            return "RUNNING"
+        return ", ".join(f"{script} {state}" for script, state in states.items())
 
-    def failovers(self) -> int:
-        """Entries in the running job's exception history: each is one failure and restart (0 if unknown)."""
-        try:
-            answer = self.stack.flink.rest(f"/jobs/{self.job_id}/exceptions?maxExceptions=1000", timeout=10)
-        except OSError:
-            return 0
-        return len(answer.get("exceptionHistory", {}).get("entries", []))
+    def failovers(self) -> dict[str, int]:
+        """Per job, the entries in its exception history: each is one failure and restart (0 if unknown)."""
+        counts = {}
+        for script, job_id in self.job_ids.items():
+            try:
+                answer = self.stack.flink.rest(f"/jobs/{job_id}/exceptions?maxExceptions=1000", timeout=10)
+            except OSError:
+                answer = {}
+            counts[script] = len(answer.get("exceptionHistory", {}).get("entries", []))
+        return counts
 
     def stop(self) -> None:
         """Stop everything this run started (only the chaos stack's own processes), then unmount."""

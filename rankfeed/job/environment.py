@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pyflink.table import EnvironmentSettings, TableEnvironment
 
+from rankfeed.job import tables
 from rankfeed.settings import JobSettings, job_parameters
 
 
@@ -22,12 +23,17 @@ def propensity_parameters(settings: JobSettings) -> dict[str, str]:
     }
 
 
-def create_table_environment(settings: JobSettings, pipeline_name: str) -> TableEnvironment:
+def create_table_environment(
+    settings: JobSettings, pipeline_name: str, checkpoint_interval_seconds: int | None = None
+) -> TableEnvironment:
+    """A streaming Table environment; checkpoints every ``checkpoint_interval_seconds`` (default:
+    the settings' ``checkpoint_interval_seconds``)."""
     env = TableEnvironment.create(EnvironmentSettings.in_streaming_mode())
     config = env.get_config()
     config.set("pipeline.name", pipeline_name)
     config.set("parallelism.default", str(settings.parallelism))
-    config.set("execution.checkpointing.interval", f"{settings.checkpoint_interval_seconds} s")
+    interval = checkpoint_interval_seconds or settings.checkpoint_interval_seconds
+    config.set("execution.checkpointing.interval", f"{interval} s")
     config.set("execution.checkpointing.mode", "EXACTLY_ONCE")
     # Chained operators hand rows over without a defensive copy; Table API operators do not
     # mutate their input, and the copies measured ~10 % of the feedback job's time.
@@ -38,15 +44,5 @@ def create_table_environment(settings: JobSettings, pipeline_name: str) -> Table
     config.set("pipeline.global-job-parameters", ",".join(f"{k}:{v}" for k, v in parameters.items()))
     # A partition with no traffic must not hold back the watermark of the others.
     config.set("table.exec.source.idle-timeout", f"{settings.source_idle_timeout_seconds} s")
-    if not settings.functions_jar.exists():
-        raise FileNotFoundError(f"the job's functions jar {settings.functions_jar} is missing; run `make jars` first")
-    # The job's own JVM functions always travel with the job; connectors only in local mode,
-    # because a cluster has them in its lib folder.
-    jars = [settings.functions_jar]
-    if settings.ship_jars:
-        connectors = sorted(settings.jars_dir.glob("*.jar"))
-        if not connectors:
-            raise FileNotFoundError(f"no connector jars in {settings.jars_dir}; run `make jars` first")
-        jars += connectors
-    config.set("pipeline.jars", ";".join(jar.as_uri() for jar in jars))
+    config.set("pipeline.jars", ";".join(jar.as_uri() for jar in tables.pipeline_jars(settings)))
     return env

@@ -1,4 +1,4 @@
-"""The JVM functions the feedback job calls from SQL (built from connectors/functions by `make jars`)."""
+"""The JVM functions the SQL jobs call (built from connectors/functions by `make jars`)."""
 
 from __future__ import annotations
 
@@ -7,10 +7,6 @@ from pyflink.table import TableEnvironment
 #: SQL name → Java class. The jar is on the cluster's classpath (or in pipeline.jars locally).
 JAVA_FUNCTIONS = {
     "UserActionTime": "io.rankfeed.flink.UserActionTime",
-    "UserActionSession": "io.rankfeed.flink.UserActionSession",
-    "UserActionId": "io.rankfeed.flink.UserActionId",
-    "UserActionError": "io.rankfeed.flink.UserActionError",
-    "SessionLabeler": "io.rankfeed.flink.SessionLabeler",
     "HotelFeatureAggregator": "io.rankfeed.flink.HotelFeatureAggregator",
     "PropensityEstimator": "io.rankfeed.flink.PropensityEstimator",
 }

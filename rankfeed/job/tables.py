@@ -34,21 +34,39 @@ def _kafka(topic: str, settings: JobSettings) -> dict[str, str]:
     }
 
 
+def pipeline_jars(settings: JobSettings) -> list[Path]:
+    """The jars a job ships: the job's own JVM code always, the connectors only in local mode (a
+    cluster has them in its lib folder), so a rebuilt jar takes effect at the next submission."""
+    if not settings.functions_jar.exists():
+        raise FileNotFoundError(f"the job's functions jar {settings.functions_jar} is missing; run `make jars` first")
+    jars = [settings.functions_jar]
+    if settings.ship_jars:
+        connectors = sorted(settings.jars_dir.glob("*.jar"))
+        if not connectors:
+            raise FileNotFoundError(f"no connector jars in {settings.jars_dir}; run `make jars` first")
+        jars += connectors
+    return jars
+
+
 def watermark_delay_seconds(settings: JobSettings) -> int:
     """Out-of-orderness plus allowed lateness: Flink's event-time operators drop what is behind the
     watermark, so lateness that is allowed has to be lateness the watermark waits for."""
     return settings.watermark_delay_seconds + settings.allowed_lateness_seconds
 
 
-def _watermark(time_column: str, settings: JobSettings) -> str:
+def _watermark(time_column: str, settings: JobSettings, follows: str | None = None) -> str:
+    """``WATERMARK FOR time_column``: the delay behind ``time_column``, or behind the column ``follows``
+    (a watermark an upstream job wrote into each record)."""
     column = quote(time_column)
-    return f",\n  WATERMARK FOR {column} AS {column} - INTERVAL '{watermark_delay_seconds(settings)}' SECOND(3)"
+    base = quote(follows) if follows is not None else column
+    return f",\n  WATERMARK FOR {column} AS {base} - INTERVAL '{watermark_delay_seconds(settings)}' SECOND(3)"
 
 
-def _source_options(topic: str, value_format: str, settings: JobSettings) -> dict[str, str]:
+def _source_options(topic: str, value_format: str, settings: JobSettings, group_suffix: str = "") -> dict[str, str]:
+    group = f"{settings.consumer_group}-{group_suffix}" if group_suffix else settings.consumer_group
     return {
         **_kafka(topic, settings),
-        "properties.group.id": settings.consumer_group,
+        "properties.group.id": group,
         "properties.isolation.level": "read_committed",
         "scan.startup.mode": settings.startup_mode,
         "value.format": value_format,
@@ -70,10 +88,22 @@ def _exactly_once(topic: str, settings: JobSettings) -> dict[str, str]:
     }
 
 
-def kafka_source(table: str, topic: str, schema: str, time_field: str, settings: JobSettings) -> str:
-    """An Avro Kafka source (Flink's avro format) with event time from ``time_field``."""
-    options = _source_options(topic, "avro", settings)
-    return _create(table, schemas.flink_columns(schema), options, _watermark(time_field, settings))
+def kafka_source(
+    table: str,
+    topic: str,
+    schema: str,
+    time_field: str | None,
+    settings: JobSettings,
+    group_suffix: str = "",
+    watermark_follows: str | None = None,
+) -> str:
+    """An Avro Kafka source (Flink's avro format), read ``read_committed``, with event time from
+    ``time_field`` (None: no watermark) and a watermark the settings' delay behind it, or behind
+    the field ``watermark_follows``. Offsets are committed under the settings' consumer group,
+    plus ``-group_suffix`` when a job reads beside others."""
+    options = _source_options(topic, "avro", settings, group_suffix)
+    watermark = "" if time_field is None else _watermark(time_field, settings, watermark_follows)
+    return _create(table, schemas.flink_columns(schema), options, watermark)
 
 
 def raw_action_source(table: str, topic: str, time_function: str, settings: JobSettings) -> str:
@@ -151,6 +181,11 @@ def partition_values(time_expression: str) -> str:
 def select_all(schema: str) -> str:
     """Every field of ``schema`` in wire order, quoted, for INSERT … SELECT."""
     return ", ".join(quote(name) for name in schemas.field_names(schema))
+
+
+def nested(column: str, field: str) -> str:
+    """The quoted expression of ``field`` inside the ROW column ``column``."""
+    return f"{quote(column)}.{quote(field)}"
 
 
 def select_nested(column: str, schema: str) -> str:

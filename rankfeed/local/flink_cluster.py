@@ -96,7 +96,7 @@ class FlinkCluster:
 
     def write_home(self) -> None:
         jars = self.settings.jars_dir / "flink"
-        if not any(jars.glob("flink-sql-connector-kafka-*.jar")):
+        if not any(jars.glob("flink-connector-kafka-*.jar")):
             raise StackError(f"the Flink connector jars are missing in {jars}; run `make jars` first")
         for folder in (self.conf_dir, self.lib_dir, self.log_dir, self.checkpoint_dir, self.savepoint_dir):
             folder.mkdir(parents=True, exist_ok=True)

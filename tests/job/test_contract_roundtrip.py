@@ -17,14 +17,13 @@ import pyarrow as pa
 import pyarrow.dataset as ds
 import pytest
 
-from rankfeed import schemas
+from rankfeed import pipeline, schemas
 from rankfeed.local.stack import Stack
 from rankfeed.producer import make_producer, produce_actions, send_heartbeats
 from rankfeed.settings import JobSettings
 from rankfeed.types import Record
 from tests.conftest import ReadTopic
 
-JOB = Path(__file__).resolve().parents[2] / "jobs" / "feedback.py"
 BASE_TIME = datetime(2026, 11, 27, 9, 15, 30, 123000, tzinfo=UTC)
 
 
@@ -86,7 +85,7 @@ def test_actions_reach_the_clean_topic_and_parquet_unchanged(
 ) -> None:
     config = tmp_path / "job.yaml"
     config.write_text(json.dumps(job_settings.model_dump(mode="json")))
-    job_id = stack.flink.run_python_job(JOB, "--config", str(config))
+    job_ids = pipeline.submit(stack.flink, config)
     try:
         sent = edge_case_actions()
         producer = make_producer(job_settings.kafka.bootstrap_servers)
@@ -111,7 +110,7 @@ def test_actions_reach_the_clean_topic_and_parquet_unchanged(
                     expected[name] = expected[name].replace(tzinfo=None)
             assert row == expected
     finally:
-        stack.flink.cancel(job_id)
+        pipeline.cancel(stack.flink, job_ids)
 
 
 def _wait_for_parquet(path: Path, expected: int, timeout_seconds: float = 90.0) -> list[Record]:

@@ -17,7 +17,7 @@ from typing import Any
 import pytest
 from confluent_kafka import Producer
 
-from rankfeed import avro, schemas
+from rankfeed import avro, pipeline, schemas
 from rankfeed.local.stack import Stack
 from rankfeed.producer import make_producer, produce_actions, send_heartbeats
 from rankfeed.propensity import PropensityTable
@@ -25,7 +25,6 @@ from rankfeed.settings import JobSettings, Topics
 from rankfeed.types import Record
 from tests.conftest import ReadTopic
 
-JOB = Path(__file__).resolve().parents[2] / "jobs" / "feedback.py"
 BASE = datetime(2026, 11, 27, 8, 0, tzinfo=UTC)
 POISON = b"\x00\x01 definitely not a UserAction"
 #: The propensity table of the second run: positions past the fifth take θ_5.
@@ -110,8 +109,8 @@ def outcome(
     yield from _run(stack, bootstrap_servers, read_topic, tmp_path_factory.mktemp("feedback"), JobSettings())
 
 
-def submit(stack: Stack, bootstrap: str, folder: Path, base: JobSettings) -> tuple[str, Topics]:
-    """Submit the feedback job with ``base`` settings on fresh topics; returns the job id and the topics."""
+def submit(stack: Stack, bootstrap: str, folder: Path, base: JobSettings) -> tuple[dict[str, str], Topics]:
+    """Submit the pipeline's jobs with ``base`` settings on fresh topics; returns their ids and the topics."""
     from rankfeed.local.broker import create_topics
     from rankfeed.settings import KafkaSettings
 
@@ -125,13 +124,15 @@ def submit(stack: Stack, bootstrap: str, folder: Path, base: JobSettings) -> tup
             "consumer_group": f"test-{suffix}",
             "transactional_id_prefix": f"test-{suffix}",
             "parquet_dir": folder / "parquet",
+            "labelling_checkpoint_interval_seconds": 1,
             "checkpoint_interval_seconds": 2,
+            "lake_checkpoint_interval_seconds": 2,
             "source_idle_timeout_seconds": 5,
         }
     )
     config = folder / "job.yaml"
     config.write_text(json.dumps(settings.model_dump(mode="json")))
-    return stack.flink.run_python_job(JOB, "--config", str(config)), topics
+    return pipeline.submit(stack.flink, config), topics
 
 
 def _run(
@@ -141,7 +142,7 @@ def _run(
     folder: Path,
     base: JobSettings,
 ) -> Iterator[dict[str, list[Record]]]:
-    job_id, topics = submit(stack, bootstrap, folder, base)
+    job_ids, topics = submit(stack, bootstrap, folder, base)
     try:
         producer = make_producer(bootstrap)
         sessions = scenarios()
@@ -153,7 +154,7 @@ def _run(
         summaries = read_topic(topics.session_summaries, 12, schema=schemas.SESSION_SUMMARY)
         late = act("late", 30, "click", search_id="late-q", hotel_id="H1", position=1)
         produce_actions(producer, topics.user_actions, [late])
-        yield {
+        outcome = {
             "sent": sent,
             "late_sent": [late],
             "summaries": summaries,
@@ -171,7 +172,8 @@ def _run(
             "features": read_topic(topics.hotel_features, 20, schema=schemas.HOTEL_FEATURES, timeout_seconds=30),
         }
     finally:
-        stack.flink.cancel(job_id)
+        pipeline.cancel(stack.flink, job_ids)
+    yield outcome
 
 
 def _produce_raw(producer: Producer, topic: str, value: bytes) -> None:

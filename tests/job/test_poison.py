@@ -18,7 +18,7 @@ from pathlib import Path
 import orjson
 from confluent_kafka import KafkaError, Message, Producer
 
-from rankfeed import avro, schemas
+from rankfeed import avro, pipeline, schemas
 from rankfeed.local.stack import Stack
 from rankfeed.producer import make_producer, produce_actions, send_heartbeats
 from rankfeed.settings import JobSettings
@@ -95,7 +95,7 @@ def test_every_poison_record_reaches_the_dlq_once_and_the_job_keeps_running(
     # Half before the good actions (no watermark yet), half after the heartbeats (behind the watermark).
     early, late = [value for _, value in kinds[::2]], [value for _, value in kinds[1::2]]
     good = good_sessions(4)
-    job_id, topics = submit(stack, bootstrap_servers, tmp_path, JobSettings())
+    job_ids, topics = submit(stack, bootstrap_servers, tmp_path, JobSettings())
     try:
         producer = make_producer(bootstrap_servers)
         sent: dict[Position, bytes | None] = {}
@@ -121,8 +121,9 @@ def test_every_poison_record_reaches_the_dlq_once_and_the_job_keeps_running(
         assert sorted(record["event_id"] for record in clean) == sorted(action["event_id"] for action in good)
         assert sorted(summary["actions"] for summary in summaries) == [3, 3, 3, 3]
 
-        assert stack.flink.job_state(job_id) == "RUNNING"
-        history = stack.flink.rest(f"/jobs/{job_id}/exceptions")["exceptionHistory"]["entries"]
-        assert history == [], "the job failed and restarted at least once"
+        labelling = job_ids[pipeline.LABELLING.script]
+        assert stack.flink.job_state(labelling) == "RUNNING"
+        history = stack.flink.rest(f"/jobs/{labelling}/exceptions")["exceptionHistory"]["entries"]
+        assert history == [], "the labelling job failed and restarted at least once"
     finally:
-        stack.flink.cancel(job_id)
+        pipeline.cancel(stack.flink, job_ids)

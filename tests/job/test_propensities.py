@@ -34,7 +34,7 @@ import pyarrow.dataset as ds
 import pytest
 from typer.testing import CliRunner
 
-from rankfeed import avro, schemas
+from rankfeed import avro, pipeline, schemas
 from rankfeed.cli import app
 from rankfeed.consumer import committed_reader
 from rankfeed.datasets import PROPENSITIES_DATASET
@@ -53,7 +53,6 @@ from rankfeed.settings import JobSettings, load_settings
 from rankfeed.simulate import TrafficShape, generate, iter_sessions
 from rankfeed.types import Record
 
-JOB = Path(__file__).resolve().parents[2] / "jobs" / "feedback.py"
 POSITIONS = 10
 ETA = 1.0
 TRUTH = default_theta(POSITIONS, ETA)
@@ -123,7 +122,8 @@ class Outcome:
     config: Path
     truth: Impressions
     records: list[Record]
-    job_id: str
+    #: script name → job id of the pipeline's jobs
+    job_ids: dict[str, str]
     #: Event time the heartbeats of the sample reached: later traffic is ahead of every watermark.
     heartbeat_time: datetime
 
@@ -149,7 +149,9 @@ def outcome(
         consumer_group=f"test-{suffix}",
         transactional_id_prefix=f"test-{suffix}",
         parquet_dir=folder / "parquet",
+        labelling_checkpoint_interval_seconds=1,
         checkpoint_interval_seconds=2,
+        lake_checkpoint_interval_seconds=2,
         # The test compares exact counts, so no partition may be declared idle while its records
         # wait behind a busy CPU (they would fall behind the watermark); heartbeats end every partition.
         source_idle_timeout_seconds=120,
@@ -160,7 +162,7 @@ def outcome(
     config = folder / "job.yaml"
     config.write_text(json.dumps(settings.model_dump(mode="json")))
     truth = _impressions(settings)
-    job_id = stack.flink.run_python_job(JOB, "--config", str(config))
+    job_ids = pipeline.submit(stack.flink, config)
     try:
         actions = generate(SHAPE)
         producer = make_producer(bootstrap_servers)
@@ -168,10 +170,10 @@ def outcome(
         heartbeat_time = max(a["timestamp"] for a in actions) + timedelta(hours=2)
         send_heartbeats(producer, topics.user_actions, heartbeat_time)
         records = _read_until(bootstrap_servers, topics.position_propensities, truth.last_window, 150.0)
-        yield Outcome(settings, config, truth, records, job_id, heartbeat_time)
+        yield Outcome(settings, config, truth, records, job_ids, heartbeat_time)
     finally:
-        if stack.flink.job_state(job_id) == "RUNNING":  # the reweight test stops it with a savepoint
-            stack.flink.cancel(job_id)
+        # The reweight test stops the labelling and features jobs with savepoints.
+        pipeline.cancel(stack.flink, {s: j for s, j in job_ids.items() if stack.flink.job_state(j) == "RUNNING"})
 
 
 def _read_until(bootstrap: str, topic: str, last: dict[str, datetime], timeout_seconds: float) -> list[Record]:
@@ -318,10 +320,12 @@ def test_reweight_resumes_the_job_weighting_new_examples_with_the_published_thet
 ) -> None:
     """Runs last: it stops the module's job with a savepoint and resumes it with the stream's θ."""
     latest = outcome.of("randomized")[-1]
-    done = reweight(stack, outcome.settings, "randomized", tmp_path, job_id=outcome.job_id)
+    done = reweight(stack, outcome.settings, "randomized", tmp_path)
     try:
-        assert done.version == latest["version"] and done.stopped_job == outcome.job_id
-        assert stack.flink.job_state(outcome.job_id) == "FINISHED"
+        stopped = {job.script: outcome.job_ids[job.script] for job in pipeline.PROPENSITY_JOBS}
+        assert done.version == latest["version"] and done.stopped_jobs == stopped
+        assert set(pipeline.states(stack.flink, stopped).values()) == {"FINISHED"}
+        assert stack.flink.job_state(outcome.job_ids[pipeline.LAKE.script]) == "RUNNING", "the lake job is not θ's"
         assert load_settings(JobSettings, done.job_config).propensity_table == done.table
         # Traffic after the resume is labelled by the resumed job with the published θ.
         start = outcome.heartbeat_time + timedelta(hours=1)
@@ -343,7 +347,7 @@ def test_reweight_resumes_the_job_weighting_new_examples_with_the_published_thet
             assert example["ips_weight"] == (min(1 / theta[k - 1], cut) if clicked else 1.0), example
         assert any(e["ips_weight"] > 1 for e in examples), "some clicks below position 1 are weighted"
     finally:
-        stack.flink.cancel(done.job_id)
+        pipeline.cancel(stack.flink, done.job_ids)
 
 
 def _read_examples(bootstrap: str, topic: str, sessions: set[str], timeout_seconds: float) -> list[Record]:

@@ -18,7 +18,7 @@ import pyarrow as pa
 import pyarrow.dataset as ds
 import pytest
 
-from rankfeed import schemas, simulate
+from rankfeed import pipeline, schemas, simulate
 from rankfeed.local.procs import wait_until
 from rankfeed.local.stack import Stack
 from rankfeed.producer import make_producer, produce_actions, send_heartbeats
@@ -28,7 +28,6 @@ from tests.conftest import ReadTopic
 
 pytestmark = pytest.mark.slow
 
-JOB = Path(__file__).resolve().parents[2] / "jobs" / "feedback.py"
 SESSIONS = 120
 
 
@@ -42,12 +41,12 @@ def _run_with_fault(
     settings: JobSettings,
     read_topic: ReadTopic,
     folder: Path,
-    fault: Callable[[str], str],
+    fault: Callable[[dict[str, str]], dict[str, str]],
 ) -> None:
-    """Send half the traffic, apply ``fault`` to the job (it returns the job id to follow), send the rest."""
+    """Send half the traffic, apply ``fault`` to the pipeline (it returns the job ids to follow), send the rest."""
     config = folder / "job.yaml"
     config.write_text(json.dumps(settings.model_dump(mode="json")))
-    job_id = stack.flink.run_python_job(JOB, "--config", str(config))
+    job_ids = pipeline.submit(stack.flink, config)
     actions = _traffic()
     half = len(actions) // 2
     producer = make_producer(settings.kafka.bootstrap_servers)
@@ -55,13 +54,13 @@ def _run_with_fault(
         produce_actions(producer, settings.topics.user_actions, actions[:half])
         # Some output committed (so a checkpoint completed) before the fault.
         assert read_topic(settings.topics.user_actions_clean, 1, timeout_seconds=60)
-        job_id = fault(job_id)
+        job_ids = fault(job_ids)
         produce_actions(producer, settings.topics.user_actions, actions[half:])
         last = max(action["timestamp"] for action in actions)
         send_heartbeats(producer, settings.topics.user_actions, last + timedelta(hours=2))
         _assert_exactly_once(settings, read_topic, actions)
     finally:
-        stack.flink.cancel(job_id)
+        pipeline.cancel(stack.flink, job_ids)
 
 
 def _assert_exactly_once(settings: JobSettings, read_topic: ReadTopic, actions: list[Record]) -> None:
@@ -102,11 +101,13 @@ def _parquet_event_ids(path: Path, expected: int, timeout_seconds: float = 60.0)
 def test_killed_taskmanager_recovers_from_checkpoint_exactly_once(
     stack: Stack, job_settings: JobSettings, read_topic: ReadTopic, tmp_path: Path
 ) -> None:
-    def kill_taskmanager(job_id: str) -> str:
+    def kill_taskmanager(job_ids: dict[str, str]) -> dict[str, str]:
         stack.flink.kill_taskmanager()
         stack.flink.start_taskmanager()
-        wait_until(lambda: stack.flink.job_state(job_id) == "RUNNING", 120, "the job to run again")
-        return job_id
+        wait_until(
+            lambda: set(pipeline.states(stack.flink, job_ids).values()) == {"RUNNING"}, 120, "the jobs to run again"
+        )
+        return job_ids
 
     _run_with_fault(stack, job_settings, read_topic, tmp_path, kill_taskmanager)
 
@@ -116,9 +117,9 @@ def test_stop_with_savepoint_and_resume_exactly_once(
 ) -> None:
     config = tmp_path / "job.yaml"
 
-    def stop_and_resume(job_id: str) -> str:
-        savepoint = stack.flink.stop_with_savepoint(job_id)
-        assert stack.flink.job_state(job_id) == "FINISHED"
-        return stack.flink.run_python_job(JOB, "--config", str(config), savepoint=savepoint)
+    def stop_and_resume(job_ids: dict[str, str]) -> dict[str, str]:
+        savepoints = pipeline.stop_with_savepoints(stack.flink, job_ids)
+        assert set(pipeline.states(stack.flink, job_ids).values()) == {"FINISHED"}
+        return pipeline.submit(stack.flink, config, savepoints=savepoints)
 
     _run_with_fault(stack, job_settings, read_topic, tmp_path, stop_and_resume)

@@ -19,6 +19,8 @@ public final class Contract {
     public static final String SESSION_SUMMARY = "session_summary";
     public static final String HOTEL_FEATURES = "hotel_features";
     public static final String POSITION_PROPENSITIES = "position_propensities";
+    public static final String SEARCH_EXPOSURES = "search_exposures";
+    public static final String REJECTED_ACTION = "rejected_action";
 
     private Contract() {}
 

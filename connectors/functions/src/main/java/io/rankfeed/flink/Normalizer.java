@@ -9,10 +9,10 @@ final class Normalizer {
     private final double mean;
     private final double std;
 
-    Normalizer(SessionLabeler.Shown[] shown, boolean price) {
+    /** Over the known (non-null) values among {@code listed}. */
+    Normalizer(Iterable<Double> listed) {
         double sum = 0;
-        for (SessionLabeler.Shown item : shown) {
-            Double value = price ? item.price : item.rating;
+        for (Double value : listed) {
             if (value != null) {
                 values.add(value);
                 sum += value;

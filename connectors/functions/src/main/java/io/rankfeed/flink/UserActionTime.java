@@ -8,7 +8,7 @@ public class UserActionTime extends ActionPrefix {
     private static final long serialVersionUID = 1L;
 
     public @DataTypeHint("TIMESTAMP(3)") LocalDateTime eval(byte[] value) {
-        Fields fields = read(value);
+        LeadingFields fields = read(value);
         return fields == null ? null : AvroRows.timestamp(fields.timeMillis);
     }
 }

@@ -1,0 +1,119 @@
+package io.rankfeed.flink;
+
+import java.util.Set;
+import java.util.function.Consumer;
+import org.apache.flink.metrics.Counter;
+
+/**
+ * When a click becomes a label. A click is a quick-back (label −1) when the next action of its
+ * session comes strictly less than T after it and is a back, search, impression or click; exactly
+ * at T or later it is a click (+1). Without a next action by click + T (the watermark passed it),
+ * it is a click whose dwell is not known yet. A book is labelled at once (+2).
+ */
+final class ClickDecisions {
+    private static final Set<String> QUICK_BACK_NEXT_ACTIONS = Set.of("back", "search", "impression", "click");
+
+    private final LabellingConfig config;
+    private final OutputEncoder encoder;
+    private final LabellingMetrics metrics;
+
+    ClickDecisions(LabellingConfig config, OutputEncoder encoder, LabellingMetrics metrics) {
+        this.config = config;
+        this.encoder = encoder;
+        this.metrics = metrics;
+    }
+
+    /** The deadline of the open click's decision, or {@link Long#MAX_VALUE} when none is waiting. */
+    long deadline(LabellingSession session) {
+        LabellingSession.OpenClick click = session.openClick;
+        return click == null || click.decided ? Long.MAX_VALUE : click.time + config.quickBackThresholdMs;
+    }
+
+    void open(LabellingSession session, Action action) {
+        LabellingSession.OpenClick click = new LabellingSession.OpenClick();
+        click.eventId = action.eventId;
+        click.searchId = action.searchId;
+        click.hotelId = action.hotelId;
+        click.position = session.positionOf(action.searchId, action.hotelId, action.position);
+        click.time = action.time;
+        click.clientDuration = action.duration;
+        session.openClick = click;
+        ResultList.Outcome outcome = session.outcome(click.searchId, click.hotelId);
+        if (outcome != null) {
+            outcome.clicked = true;
+        }
+    }
+
+    /** The action after the open click arrived at {@code nextAt}: its dwell is known; decide if not decided yet. */
+    void next(LabellingSession session, long nextAt, String nextType, Consumer<Output> out) {
+        LabellingSession.OpenClick click = session.openClick;
+        if (click == null) {
+            return;
+        }
+        if (!click.decided && nextAt - click.time > config.quickBackThresholdMs) {
+            decideWithoutDwell(session, out);
+        }
+        long dwellMs = nextAt - click.time;
+        double dwellSeconds = dwellMs / 1000.0;
+        ResultList.Outcome outcome = session.outcome(click.searchId, click.hotelId);
+        if (outcome != null) {
+            outcome.dwellSeconds = dwellSeconds;
+        }
+        if (!click.decided) {
+            boolean quickBack = dwellMs < config.quickBackThresholdMs && QUICK_BACK_NEXT_ACTIONS.contains(nextType);
+            emit(session, click, quickBack, dwellSeconds, out);
+        }
+        session.openClick = null;
+    }
+
+    /** The watermark passed click + T with no next action: a click; its dwell is not known yet. */
+    void decideWithoutDwell(LabellingSession session, Consumer<Output> out) {
+        LabellingSession.OpenClick click = session.openClick;
+        if (click != null && !click.decided) {
+            emit(session, click, false, null, out);
+        }
+    }
+
+    void book(LabellingSession session, Action action, Consumer<Output> out) {
+        ResultList.Outcome outcome = session.outcome(action.searchId, action.hotelId);
+        if (outcome != null) {
+            outcome.booked = true;
+        }
+        metrics.books.inc();
+        LabellingSession.OpenClick book = new LabellingSession.OpenClick();
+        book.eventId = action.eventId;
+        book.searchId = action.searchId;
+        book.hotelId = action.hotelId;
+        book.position = session.positionOf(action.searchId, action.hotelId, action.position);
+        book.time = action.time;
+        book.clientDuration = action.duration;
+        out.accept(encoder.feedback(session, book, "book", config.labels.book, null, randomized(session, book)));
+    }
+
+    private void emit(
+            LabellingSession session,
+            LabellingSession.OpenClick click,
+            boolean quickBack,
+            Double dwellSeconds,
+            Consumer<Output> out) {
+        click.decided = true;
+        Counter counter = quickBack ? metrics.quickBacks : metrics.clicks;
+        counter.inc();
+        if (quickBack) {
+            session.quickBacks++;
+        } else {
+            ResultList.Outcome outcome = session.outcome(click.searchId, click.hotelId);
+            if (outcome != null) {
+                outcome.kept = true;
+            }
+        }
+        String kind = quickBack ? "quick_back" : "click";
+        int label = quickBack ? config.labels.quickBack : config.labels.click;
+        out.accept(encoder.feedback(session, click, kind, label, dwellSeconds, randomized(session, click)));
+    }
+
+    private static Boolean randomized(LabellingSession session, LabellingSession.OpenClick click) {
+        ResultList list = session.resultList(click.searchId);
+        return list == null ? null : list.randomized;
+    }
+}

@@ -1,0 +1,121 @@
+package io.rankfeed.flink;
+
+import com.fasterxml.jackson.annotation.JsonProperty;
+import com.fasterxml.jackson.core.JsonProcessingException;
+import com.fasterxml.jackson.databind.DeserializationFeature;
+import com.fasterxml.jackson.databind.ObjectMapper;
+import java.io.Serializable;
+import java.lang.reflect.Field;
+import java.util.ArrayList;
+import java.util.List;
+
+/**
+ * The labelling job's configuration as it crosses from Python into the JVM: one JSON document
+ * written by {@code rankfeed.job.labelling.labelling_config} from the typed {@code JobSettings},
+ * read here into one immutable-by-convention object. Defaults live only on the Python side: an
+ * unknown key or a missing one fails the job at submission with the key's name.
+ */
+public final class LabellingConfig implements Serializable {
+    private static final long serialVersionUID = 1L;
+
+    /** Where the job reads and writes. */
+    public static final class Kafka implements Serializable {
+        private static final long serialVersionUID = 1L;
+        @JsonProperty("bootstrap_servers") public String bootstrapServers;
+        @JsonProperty("consumer_group") public String consumerGroup;
+        /** earliest-offset, latest-offset or group-offsets. */
+        @JsonProperty("startup_mode") public String startupMode;
+        @JsonProperty("transactional_id_prefix") public String transactionalIdPrefix;
+        @JsonProperty("transaction_timeout_ms") public Integer transactionTimeoutMs;
+    }
+
+    /** Topic names (the Python {@code Topics} model). */
+    public static final class Topics implements Serializable {
+        private static final long serialVersionUID = 1L;
+        @JsonProperty("user_actions") public String userActions;
+        @JsonProperty("user_actions_clean") public String clean;
+        @JsonProperty("feedback_events") public String feedback;
+        @JsonProperty("ltr_examples") public String ltr;
+        @JsonProperty("session_summaries") public String sessions;
+        @JsonProperty("search_exposures") public String exposures;
+        @JsonProperty("late") public String late;
+        @JsonProperty("dlq") public String dlq;
+    }
+
+    /** Graded relevance per kind of feedback. */
+    public static final class Labels implements Serializable {
+        private static final long serialVersionUID = 1L;
+        @JsonProperty("click") public Integer click;
+        @JsonProperty("book") public Integer book;
+        @JsonProperty("ignore") public Integer ignore;
+        @JsonProperty("quick_back") public Integer quickBack;
+    }
+
+    /** The propensity table the examples are weighted with (IPS); absent: weights stay 1. */
+    public static final class Propensity implements Serializable {
+        private static final long serialVersionUID = 1L;
+        @JsonProperty("version") public String version;
+        /** θ_k by position, θ_1 first; positions past the end take the last value. */
+        @JsonProperty("theta") public double[] theta;
+        @JsonProperty("max_weight") public Double maxWeight;
+    }
+
+    @JsonProperty("kafka") public Kafka kafka;
+    @JsonProperty("topics") public Topics topics;
+    @JsonProperty("labels") public Labels labels;
+    @JsonProperty("watermark_delay_ms") public Long watermarkDelayMs;
+    @JsonProperty("source_idle_timeout_ms") public Long sourceIdleTimeoutMs;
+    @JsonProperty("quick_back_threshold_ms") public Long quickBackThresholdMs;
+    @JsonProperty("session_gap_ms") public Long sessionGapMs;
+    /** Examined depth of a search without clicks; 0 drops such searches. */
+    @JsonProperty("no_click_top_k") public Integer noClickTopK;
+    /** Optional (null: no table). */
+    @JsonProperty("propensity") public Propensity propensity;
+
+    /** Parses and checks the JSON document; the message names every unknown or missing key. */
+    public static LabellingConfig parse(String json) {
+        ObjectMapper mapper = new ObjectMapper().enable(DeserializationFeature.FAIL_ON_UNKNOWN_PROPERTIES);
+        LabellingConfig config;
+        try {
+            config = mapper.readValue(json, LabellingConfig.class);
+        } catch (JsonProcessingException e) {
+            throw new IllegalArgumentException("the labelling configuration is not valid: " + e.getOriginalMessage(), e);
+        }
+        List<String> missing = new ArrayList<>();
+        missing(config, "", missing);
+        if (!missing.isEmpty()) {
+            throw new IllegalArgumentException("the labelling configuration lacks " + String.join(", ", missing));
+        }
+        return config;
+    }
+
+    private static void missing(Object node, String path, List<String> missing) {
+        for (Field field : node.getClass().getFields()) {
+            JsonProperty property = field.getAnnotation(JsonProperty.class);
+            if (property == null || "propensity".equals(property.value())) {
+                continue;
+            }
+            Object value;
+            try {
+                value = field.get(node);
+            } catch (IllegalAccessException e) {
+                throw new IllegalStateException(e);
+            }
+            String name = path + property.value();
+            if (value == null) {
+                missing.add(name);
+            } else if (value.getClass().getName().startsWith(LabellingConfig.class.getName() + "$")) {
+                missing(value, name + ".", missing);
+            }
+        }
+    }
+
+    /** θ at a 1-based position, or null without a propensity table. */
+    Double theta(int position) {
+        if (propensity == null) {
+            return null;
+        }
+        double[] table = propensity.theta;
+        return table[Math.min(Math.max(position, 1), table.length) - 1];
+    }
+}

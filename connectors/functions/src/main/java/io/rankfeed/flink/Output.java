@@ -1,0 +1,40 @@
+package io.rankfeed.flink;
+
+/**
+ * One record for one of the labelling job's topics, already encoded: the single exactly-once
+ * Kafka sink only routes it. A Flink POJO, so nothing falls back to Kryo.
+ */
+public class Output {
+    /** The labelling job's outputs; each maps to one topic of the configuration. */
+    public enum Sink {
+        CLEAN,
+        FEEDBACK,
+        LTR,
+        SESSIONS,
+        EXPOSURES,
+        LATE,
+        DLQ
+    }
+
+    public Sink sink;
+    /** Kafka partition when the record is addressed to one (watermark beacons); null: by key. */
+    public Integer partition;
+    /** Kafka key (UTF-8 session id), or null. */
+    public byte[] key;
+    /** Avro binary of the sink's contract record (raw bytes for CLEAN, LATE and DLQ's raw_value). */
+    public byte[] value;
+
+    public Output() {}
+
+    Output(Sink sink, byte[] key, byte[] value) {
+        this.sink = sink;
+        this.key = key;
+        this.value = value;
+    }
+
+    Output(Sink sink, int partition, byte[] value) {
+        this.sink = sink;
+        this.partition = partition;
+        this.value = value;
+    }
+}

@@ -1,0 +1,113 @@
+package io.rankfeed.flink;
+
+import org.apache.avro.generic.GenericRecord;
+import org.apache.flink.api.common.functions.OpenContext;
+import org.apache.flink.api.common.state.ValueState;
+import org.apache.flink.api.common.state.ValueStateDescriptor;
+import org.apache.flink.api.common.typeinfo.TypeInformation;
+import org.apache.flink.streaming.api.functions.KeyedProcessFunction;
+import org.apache.flink.util.Collector;
+
+/**
+ * The labeller, keyed by session: decodes each action once, drops duplicates by event_id, buffers
+ * actions until the watermark passes them, and hands them in event-time order to
+ * {@link SessionLabelling}. One event-time timer per session, at its next deadline (the earliest
+ * pending action, the open click's decision at click + T, or the close at last action + gap).
+ *
+ * <p>State is one {@link LabellingSession} object per key, mutated in place: with heap state the
+ * backend serializes it only for snapshots. The key's state goes when the session has closed and
+ * nothing is pending. Undecodable bytes go to the dead-letter output with the reason.
+ */
+public class SessionLabellerFunction extends KeyedProcessFunction<String, RawAction, Output> {
+    private static final long serialVersionUID = 1L;
+    private static final String HEARTBEAT = "heartbeat";
+
+    private final LabellingConfig config;
+    private transient ValueState<LabellingSession> sessions;
+    private transient ActionDecoder decoder;
+    private transient OutputEncoder encoder;
+    private transient LabellingMetrics metrics;
+    private transient SessionLabelling labelling;
+    /** The watermark of the timers firing now, and of the step before (not in state: after a restore both start unknown). */
+    private transient long watermark;
+    private transient long previousWatermark;
+
+    public SessionLabellerFunction(LabellingConfig config) {
+        this.config = config;
+    }
+
+    @Override
+    public void open(OpenContext context) {
+        sessions = getRuntimeContext().getState(
+                new ValueStateDescriptor<>("session", TypeInformation.of(LabellingSession.class)));
+        decoder = new ActionDecoder();
+        encoder = new OutputEncoder();
+        metrics = new LabellingMetrics(getRuntimeContext().getMetricGroup());
+        labelling = new SessionLabelling(config, encoder, metrics);
+        watermark = Long.MIN_VALUE;
+        previousWatermark = Long.MIN_VALUE;
+    }
+
+    @Override
+    public void processElement(RawAction raw, Context ctx, Collector<Output> out) throws Exception {
+        GenericRecord record;
+        try {
+            record = decoder.decode(raw.value);
+        } catch (ActionDecoder.InvalidAction invalid) {
+            metrics.poison.inc();
+            out.collect(encoder.rejected(Output.Sink.DLQ, invalid.getMessage(), raw, false));
+            return;
+        }
+        if (HEARTBEAT.equals(record.get("action_type").toString())) {
+            return; // a heartbeat's only job was to move the watermark, which happened upstream
+        }
+        LabellingSession session = sessions.value();
+        if (session == null) {
+            session = new LabellingSession();
+        }
+        Action action = Action.of(record, raw);
+        if (!session.seen.add(action.eventId)) {
+            metrics.duplicates.inc();
+            session.pending.replaceIfEarlier(action);
+        } else {
+            session.pending.add(action);
+        }
+        schedule(session, ctx);
+        sessions.update(session);
+    }
+
+    @Override
+    public void onTimer(long timestamp, OnTimerContext ctx, Collector<Output> out) throws Exception {
+        LabellingSession session = sessions.value();
+        if (session == null) {
+            return;
+        }
+        session.timer = LabellingSession.NO_TIMER;
+        long now = ctx.timerService().currentWatermark();
+        if (now != watermark) {
+            previousWatermark = watermark;
+            watermark = now;
+        }
+        labelling.advance(session, now, previousWatermark, out::collect);
+        if (session.isFinished()) {
+            sessions.clear();
+        } else {
+            schedule(session, ctx);
+        }
+    }
+
+    /** Keeps exactly one timer per key, at the session's next deadline. */
+    private void schedule(LabellingSession session, Context ctx) {
+        long next = labelling.nextDeadline(session);
+        if (next == session.timer) {
+            return;
+        }
+        if (session.timer != LabellingSession.NO_TIMER) {
+            ctx.timerService().deleteEventTimeTimer(session.timer);
+        }
+        session.timer = next == Long.MAX_VALUE ? LabellingSession.NO_TIMER : next;
+        if (session.timer != LabellingSession.NO_TIMER) {
+            ctx.timerService().registerEventTimeTimer(next);
+        }
+    }
+}

@@ -1,0 +1,54 @@
+package io.rankfeed.flink;
+
+import org.apache.flink.streaming.api.operators.AbstractStreamOperator;
+import org.apache.flink.streaming.api.operators.OneInputStreamOperator;
+import org.apache.flink.streaming.api.watermark.Watermark;
+import org.apache.flink.streaming.runtime.streamrecord.StreamRecord;
+
+/**
+ * Carries the labeller's watermark to the features job through Kafka, which does not carry
+ * watermarks: after each watermark (at most every {@link #MIN_INTERVAL_MS} of wall-clock time) it
+ * writes a beacon to every partition of search-exposures — a record with no exposures, empty ids
+ * and {@code labeller_watermark} = the watermark. The labeller has fired every timer up to it, so
+ * every exposures record written later closes after it; without beacons the features job's
+ * watermark would stop at the last session that closed, and its last features and θ window would
+ * wait for new traffic.
+ *
+ * <p>Chained right after the labeller; its own elements pass through untouched.
+ */
+public class WatermarkBeacons extends AbstractStreamOperator<Output> implements OneInputStreamOperator<Output, Output> {
+    private static final long serialVersionUID = 1L;
+    /** Beacons are addressed to partitions 0..MAX_PARTITIONS-1; the sink drops those a topic lacks. */
+    static final int MAX_PARTITIONS = 64;
+    static final long MIN_INTERVAL_MS = 200;
+
+    private transient OutputEncoder encoder;
+    private transient long lastBeaconWatermark;
+    private transient long lastBeaconAtMs;
+
+    @Override
+    public void open() throws Exception {
+        super.open();
+        encoder = new OutputEncoder();
+        lastBeaconWatermark = Long.MIN_VALUE;
+    }
+
+    @Override
+    public void processElement(StreamRecord<Output> element) {
+        output.collect(element);
+    }
+
+    @Override
+    public void processWatermark(Watermark mark) throws Exception {
+        long now = System.currentTimeMillis();
+        if (mark.getTimestamp() > lastBeaconWatermark && now - lastBeaconAtMs >= MIN_INTERVAL_MS) {
+            byte[] beacon = encoder.beacon(mark.getTimestamp());
+            for (int partition = 0; partition < MAX_PARTITIONS; partition++) {
+                output.collect(new StreamRecord<>(new Output(Output.Sink.EXPOSURES, partition, beacon)));
+            }
+            lastBeaconWatermark = mark.getTimestamp();
+            lastBeaconAtMs = now;
+        }
+        super.processWatermark(mark);
+    }
+}

@@ -1,0 +1,91 @@
+"""The labelling job: raw actions in; clean events, labels, LTR examples, sessions and exposures out.
+
+    user-actions (raw bytes; event time and session id read from the leading fields)
+      └─ LateRouter ─┬─ behind the watermark / unreadable ───────────────────────────────┐
+                     └─ keyBy session_id ─ SessionLabellerFunction ─┬─ user-actions-clean │
+                                                                    ├─ feedback-events    │
+                                                                    ├─ ltr-examples       │
+                                                                    ├─ session-summaries  │
+                                                                    ├─ search-exposures   │
+                                                                    └─ user-actions-dlq ──┴─▶ one exactly-once KafkaSink
+
+The dataflow is Java (``io.rankfeed.flink.LabellingJob``): a DataStream ``KeyedProcessFunction``
+with heap state mutated in place, one decode per action, one timer per session and pre-encoded
+Avro outputs through one transactional producer. This module only turns ``JobSettings`` into the
+one typed document the JVM reads (:func:`labelling_config`) and hands it over.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from pyflink.common import Configuration
+from pyflink.datastream import StreamExecutionEnvironment
+from pyflink.java_gateway import get_gateway
+
+from rankfeed.job import tables
+from rankfeed.settings import JobSettings
+
+#: The JVM class that builds the dataflow.
+JOB_CLASS = "io.rankfeed.flink.LabellingJob"
+
+
+def labelling_config(settings: JobSettings) -> dict[str, Any]:
+    """The document ``LabellingConfig.parse`` reads: every key required, none unknown (the JVM checks).
+
+    Times are milliseconds. ``propensity`` is present only with a propensity table (IPS weights).
+    """
+    top_k = settings.no_click_top_k if settings.no_click_policy == "top_k" else 0
+    topics = settings.topics
+    config: dict[str, Any] = {
+        "kafka": {
+            "bootstrap_servers": settings.kafka.bootstrap_servers,
+            "consumer_group": settings.consumer_group,
+            "startup_mode": settings.startup_mode,
+            "transactional_id_prefix": settings.transactional_id_prefix,
+            "transaction_timeout_ms": settings.transaction_timeout_ms,
+        },
+        "topics": {
+            "user_actions": topics.user_actions,
+            "user_actions_clean": topics.user_actions_clean,
+            "feedback_events": topics.feedback_events,
+            "ltr_examples": topics.ltr_examples,
+            "session_summaries": topics.session_summaries,
+            "search_exposures": topics.search_exposures,
+            "late": topics.late,
+            "dlq": topics.dlq,
+        },
+        "labels": settings.labels.model_dump(),
+        "watermark_delay_ms": tables.watermark_delay_seconds(settings) * 1000,
+        "source_idle_timeout_ms": settings.source_idle_timeout_seconds * 1000,
+        "quick_back_threshold_ms": round(settings.quick_back_threshold_seconds * 1000),
+        "session_gap_ms": round(settings.session_gap_minutes * 60_000),
+        "no_click_top_k": top_k,
+    }
+    if settings.propensity_table is not None:
+        from rankfeed.propensity import PropensityTable
+
+        table = PropensityTable.load(settings.propensity_table)
+        config["propensity"] = {"version": table.version, "theta": list(table.theta), "max_weight": table.max_weight}
+    return config
+
+
+def create_stream_environment(settings: JobSettings, pipeline_name: str) -> StreamExecutionEnvironment:
+    """A checkpointed, exactly-once DataStream environment with the job's jar (and, locally, the connectors)."""
+    config = Configuration()
+    config.set_string("pipeline.name", pipeline_name)
+    config.set_string("parallelism.default", str(settings.parallelism))
+    config.set_string("execution.checkpointing.interval", f"{settings.labelling_checkpoint_interval_seconds} s")
+    config.set_string("execution.checkpointing.mode", "EXACTLY_ONCE")
+    # The labeller emits a new record per output and never mutates its input: no defensive copies.
+    config.set_string("pipeline.object-reuse", "true")
+    env = StreamExecutionEnvironment.get_execution_environment(config)
+    env.add_jars(*(jar.as_uri() for jar in tables.pipeline_jars(settings)))
+    return env
+
+
+def build(env: StreamExecutionEnvironment, settings: JobSettings) -> None:
+    """Adds the labelling dataflow (Java) to ``env``; a bad configuration key fails here, by name."""
+    job = get_gateway().jvm.io.rankfeed.flink.LabellingJob
+    job.build(env._j_stream_execution_environment, json.dumps(labelling_config(settings)))
