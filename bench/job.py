@@ -177,23 +177,40 @@ def parquet_rows(path: Path) -> int:
     return int(ds.dataset(path, format="parquet", partitioning="hive", ignore_prefixes=[".", "_"]).count_rows())
 
 
-def follow_parquet(
-    flink: FlinkCluster, job_id: str, path: Path, target: int, timeout: float
-) -> tuple[float, float, list[tuple[float, float]], list[tuple[float, float]]]:
-    """Waits until the dataset at ``path`` holds ``target`` rows; returns (time the source first read,
-    time the rows were there, read samples, committed-row samples)."""
-    first, _, read = measure_source(flink, job_id, 1, 300)
-    rows: list[tuple[float, float]] = []
+def follow_pipeline(
+    flink: FlinkCluster, jobs: dict[str, str], settings: JobSettings, target: int, timeout: float
+) -> tuple[float, float, dict[str, list[tuple[float, float]]]]:
+    """Waits until every output of the pipeline is complete: the lake's ``events/`` dataset holds
+    ``target`` rows and the features job has read every committed ``search-exposures`` record.
+    Returns (time the labelling job first read, time all was done, samples since then of the
+    labelling job's records read, the exposures committed, the features job's records read and the
+    lake's rows)."""
+    exposures = CommittedCounter(settings.kafka.bootstrap_servers, settings.topics.search_exposures, 10**12)
+    exposures.start()
+    first, _, labelling_read = measure_source(flink, jobs[pipeline.LABELLING.script], 1, 300)
+    samples: dict[str, list[tuple[float, float]]] = {"exposures": [], "features": [], "lake": []}
     deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        now = time.monotonic()
-        count = parquet_rows(path)
-        read.append((now - first, float(source_records(flink, job_id))))
-        rows.append((now - first, float(count)))
-        if count >= target:
-            return first, now, read, rows
-        time.sleep(1.0)
-    raise RuntimeError(f"only {rows[-1][1] if rows else 0:.0f} of {target} rows in {path} after {timeout:.0f} s")
+    stable_since, last_exposures = time.monotonic(), -1
+    try:
+        while time.monotonic() < deadline:
+            now = time.monotonic()
+            rows = parquet_rows(settings.parquet_dir / "events")
+            features = source_records(flink, jobs[pipeline.FEATURES.script])
+            labelling_read.append((now - first, float(source_records(flink, jobs[pipeline.LABELLING.script]))))
+            samples["exposures"].append((now - first, float(exposures.count)))
+            samples["features"].append((now - first, float(features)))
+            samples["lake"].append((now - first, float(rows)))
+            if exposures.count != last_exposures:
+                stable_since, last_exposures = now, exposures.count
+            if rows >= target and features >= exposures.count and now - stable_since > 5:
+                return first, now, {"labelling": labelling_read, **samples}
+            time.sleep(1.0)
+    finally:
+        exposures.stop.set()
+    raise RuntimeError(
+        f"not complete after {timeout:.0f} s: {samples['lake'][-1][1]:.0f} of {target} Parquet rows, "
+        f"{samples['features'][-1][1]:.0f} of {exposures.count} exposures records read by the features job"
+    )
 
 
 class BackgroundTraffic(threading.Thread):
@@ -324,18 +341,18 @@ def build_result(
     sent: int,
     passthrough: tuple[float, float, list[tuple[float, float]]],
     labelling: tuple[float, list[tuple[float, float]], list[tuple[float, float]]],
-    whole: tuple[float, list[tuple[float, float]], list[tuple[float, float]], list[tuple[float, float]]],
+    whole: tuple[float, dict[str, list[tuple[float, float]]]],
     latencies: tuple[list[float], list[float]],
     settings: JobSettings,
     parameters: dict[str, Any],
     window: WindowMeter,
 ) -> Result:
     """``passthrough``: (events/s, seconds reading, samples); ``labelling``: (events/s, read samples,
-    clean-committed samples); ``whole``: (events/s, labelling read samples, features read samples,
-    Parquet rows samples); ``latencies``: seconds to feedback, and to the input topic (baseline)."""
+    clean-committed samples); ``whole``: (events/s, samples by what was counted, see
+    ``follow_pipeline``); ``latencies``: seconds to feedback, and to the input topic (baseline)."""
     passthrough_eps, passthrough_seconds, passthrough_read = passthrough
     labelling_eps, labelling_read, committed = labelling
-    whole_eps, whole_read, features_read, lake_rows = whole
+    whole_eps, whole_samples = whole
     to_feedback, to_input = latencies
     fresh = percentiles_ms(to_feedback)
     baseline = "pass-through job (Kafka → blackhole)"
@@ -373,17 +390,18 @@ def build_result(
     series = [
         Series.from_counts("labelling job: records read (Flink REST)", "ev/s", labelling_read),
         Series.from_counts("labelling job: clean events committed", "ev/s", committed),
-        Series.from_counts("whole pipeline: labelling records read", "ev/s", whole_read),
-        Series.from_counts("whole pipeline: features job records read", "rec/s", features_read),
-        Series.from_counts("whole pipeline: events/ rows committed (lake)", "rows/s", lake_rows),
+        Series.from_counts("whole pipeline: labelling job records read", "ev/s", whole_samples["labelling"]),
+        Series.from_counts("whole pipeline: exposures records committed", "rec/s", whole_samples["exposures"]),
+        Series.from_counts("whole pipeline: features job records read", "rec/s", whole_samples["features"]),
+        Series.from_counts("whole pipeline: events/ rows committed (lake)", "rows/s", whole_samples["lake"]),
         Series.from_counts("pass-through job: records read (Flink REST)", "ev/s", passthrough_read, baseline=True),
     ]
     notes = [
         f"{sent:,} actions; checkpoints: labelling {settings.labelling_checkpoint_interval_seconds} s, features "
         f"{settings.checkpoint_interval_seconds} s, lake {settings.lake_checkpoint_interval_seconds} s. The labelling "
         "figure runs from its first record read until every distinct action is committed to the clean topic; the "
-        "whole-pipeline figure is the slope of the rows committed to the lake's events/ dataset between its first "
-        "and last commit (sustained, without the first checkpoint's wait), in actions.",
+        "whole-pipeline figure until the lake's events/ dataset holds every one and the features job has read "
+        "every committed exposures record. Freshness is probed on a fresh pipeline with no backlog.",
         f"The pass-through read them in {passthrough_seconds:.1f} s, measured from Flink's REST metrics, which "
         "refresh each second: its rate is approximate, the more so the shorter that time.",
     ]
@@ -395,16 +413,6 @@ def build_result(
         series,
         notes,
     )
-
-
-def steady_rate(samples: list[tuple[float, float]]) -> float | None:
-    """Rows per second between the first sample that saw committed rows and the last: the
-    steady-state slope, without the wait for the first checkpoint (None with fewer than two commits)."""
-    committed = [(t, c) for t, c in samples if c > 0]
-    if len(committed) < 2 or committed[-1][1] <= committed[0][1]:
-        return None
-    (t0, c0), (t1, c1) = committed[0], committed[-1]
-    return (c1 - c0) / (t1 - t0)
 
 
 def output_settings(settings: JobSettings, run: str) -> JobSettings:
@@ -451,7 +459,9 @@ def main() -> None:
         lake_checkpoint_interval_seconds=args.lake_checkpoint_seconds,
     )
     labelling_settings, whole_settings = output_settings(base, "labelling"), output_settings(base, "whole")
-    created = [topics, labelling_settings.topics, whole_settings.topics]
+    # Freshness runs on topics of its own, input included: live traffic only, no backlog.
+    fresh_settings = output_settings(base, "fresh").model_copy(update={"topics": Topics().with_suffix(suffix + "-f")})
+    created = [topics, labelling_settings.topics, whole_settings.topics, fresh_settings.topics]
     for created_topics in created:
         create_topics(bootstrap, created_topics)
     try:
@@ -480,18 +490,13 @@ def main() -> None:
         print(f"labelling job, end to end: {labelling_eps:,.0f} events/s")
 
         jobs = pipeline.submit(stack.flink, write_config(whole_settings, folder, "whole"))
-        events = whole_settings.parquet_dir / "events"
-        first, done, whole_read, lake_rows = follow_parquet(
-            stack.flink, jobs[pipeline.LABELLING.script], events, distinct, 1800
-        )
-        # The lake commits a file per checkpoint: the steady-state slope between its first and last
-        # commit, in actions (duplicates included, as the input counts them), is the sustained rate.
-        slope = steady_rate(lake_rows)
-        whole_eps = slope * sent / distinct if slope is not None else sent / (done - first)
-        features_read = [(0.0, 0.0), (done - first, float(source_records(stack.flink, jobs[pipeline.FEATURES.script])))]
+        first, done, whole_samples = follow_pipeline(stack.flink, jobs, whole_settings, distinct, 1800)
+        pipeline.cancel(stack.flink, jobs)
+        whole_eps = sent / (done - first)
         print(f"whole pipeline, every output: {whole_eps:,.0f} events/s")
 
-        latencies = freshness(bootstrap, whole_settings, args.freshness_seconds, args.background_rate)
+        jobs = pipeline.submit(stack.flink, write_config(fresh_settings, folder, "fresh"))
+        latencies = freshness(bootstrap, fresh_settings, args.freshness_seconds, args.background_rate)
         pipeline.cancel(stack.flink, jobs)
     finally:
         AdminClient({"bootstrap.servers": bootstrap}).delete_topics(
@@ -512,7 +517,7 @@ def main() -> None:
         sent,
         (passthrough_eps, passthrough_seconds, passthrough_read),
         (labelling_eps, labelling_read, committed),
-        (whole_eps, whole_read, features_read, lake_rows),
+        (whole_eps, whole_samples),
         latencies,
         base,
         parameters,
