@@ -1,13 +1,15 @@
 package io.rankfeed.flink;
 
+import java.util.Objects;
 import java.util.Set;
 import java.util.function.Consumer;
 import org.apache.flink.metrics.Counter;
 
 /**
  * When a click becomes a label. A click is a quick-back (label −1) when the next action of its
- * session comes strictly less than T after it and is a back, search, impression or click; exactly
- * at T or later it is a click (+1). Without a next action by click + T (the watermark passed it),
+ * session comes strictly less than T after it and is a back, search, impression or click — but not
+ * a click on the same hotel of the same list, which is continued interest (comparing deals for one
+ * hotel), counted in {@code clicks_repeated}; exactly at T or later it is a click (+1). Without a next action by click + T (the watermark passed it),
  * it is a click whose dwell is not known yet. A book is labelled at once (+2).
  */
 final class ClickDecisions {
@@ -41,14 +43,24 @@ final class ClickDecisions {
         ResultList.Outcome outcome = session.outcome(click.searchId, click.hotelId);
         if (outcome != null) {
             outcome.clicked = true;
+            // The example carries the dwell of the hotel's last click: unknown until its next action.
+            outcome.dwellSeconds = null;
         }
     }
 
-    /** The action after the open click arrived at {@code nextAt}: its dwell is known; decide if not decided yet. */
-    void next(LabellingSession session, long nextAt, String nextType, Consumer<Output> out) {
+    /** The action after the open click arrived: its dwell is known; decide if not decided yet. */
+    void next(LabellingSession session, Action next, Consumer<Output> out) {
         LabellingSession.OpenClick click = session.openClick;
         if (click == null) {
             return;
+        }
+        long nextAt = next.time;
+        String nextType = next.type;
+        boolean repeated = "click".equals(nextType)
+                && Objects.equals(next.hotelId, click.hotelId)
+                && (next.searchId == null || Objects.equals(next.searchId, click.searchId));
+        if (repeated) {
+            metrics.repeatedClicks.inc();
         }
         if (!click.decided && nextAt - click.time > config.quickBackThresholdMs) {
             decideWithoutDwell(session, out);
@@ -60,7 +72,8 @@ final class ClickDecisions {
             outcome.dwellSeconds = dwellSeconds;
         }
         if (!click.decided) {
-            boolean quickBack = dwellMs < config.quickBackThresholdMs && QUICK_BACK_NEXT_ACTIONS.contains(nextType);
+            boolean quickBack =
+                    dwellMs < config.quickBackThresholdMs && QUICK_BACK_NEXT_ACTIONS.contains(nextType) && !repeated;
             emit(session, click, quickBack, dwellSeconds, out);
         }
         session.openClick = null;

@@ -20,7 +20,7 @@ import org.apache.kafka.clients.consumer.OffsetResetStrategy;
  * <pre>
  *   user-actions (raw bytes; event time and session id from the leading fields; bounded-out-of-orderness watermark)
  *     └─ LateRouter ─┬─ behind the watermark / unreadable ─────────────────────────────────┐
- *                    └─ keyBy session_id ─ SessionLabellerFunction ─ WatermarkBeacons ─ clean, │
+ *                    └─ keyBy (user_id, session_id) ─ SessionLabellerFunction ─ WatermarkBeacons ─ clean, │
  *                         feedback, ltr, sessions, search-exposures (+ beacons), dlq ──────────┴─▶ one exactly-once KafkaSink
  * </pre>
  *
@@ -47,7 +47,7 @@ public final class LabellingJob {
                 .name("late-router")
                 .uid("late-router");
         DataStream<Output> labelled = onTime
-                .keyBy(action -> action.sessionId)
+                .keyBy(action -> action.sessionKey)
                 .process(new SessionLabellerFunction(config))
                 .name("session-labeller")
                 .uid("session-labeller")

@@ -14,6 +14,8 @@ final class LabellingMetrics {
     final Counter quickBacks;
     final Counter ignores;
     final Counter sessions;
+    final Counter repeatedImpressions;
+    final Counter repeatedClicks;
 
     LabellingMetrics(MetricGroup group) {
         poison = group.counter("poison_messages");
@@ -24,6 +26,8 @@ final class LabellingMetrics {
         quickBacks = group.counter("labels_quick_back");
         ignores = group.counter("labels_ignore");
         sessions = group.counter("sessions_closed");
+        repeatedImpressions = group.counter("impressions_repeated");
+        repeatedClicks = group.counter("clicks_repeated");
         group.gauge("quick_back_rate", (Gauge<Double>) () -> {
             long decided = clicks.getCount() + quickBacks.getCount();
             return decided == 0 ? 0.0 : (double) quickBacks.getCount() / decided;

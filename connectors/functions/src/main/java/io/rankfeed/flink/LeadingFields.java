@@ -13,6 +13,7 @@ import org.apache.avro.io.DecoderFactory;
  */
 final class LeadingFields {
     String eventId;
+    String userId;
     String sessionId;
     long timeMillis;
 
@@ -30,7 +31,7 @@ final class LeadingFields {
                 LeadingFields fields = new LeadingFields();
                 fields.eventId = decoder.readString();
                 decoder.readInt(); // schema_version
-                decoder.skipString(); // user_id
+                fields.userId = decoder.readString();
                 fields.sessionId = decoder.readString();
                 fields.timeMillis = decoder.readLong();
                 return fields;

@@ -54,6 +54,15 @@ final class ResultList {
         return outcome;
     }
 
+    boolean hasPosition(int position) {
+        for (Action.Shown item : shown) {
+            if (item.position == position) {
+                return true;
+            }
+        }
+        return false;
+    }
+
     /** Where {@code hotelId} was shown in this list, or null. */
     Integer positionOf(String hotelId) {
         for (Action.Shown item : shown) {

@@ -9,7 +9,7 @@ import org.apache.flink.streaming.api.functions.KeyedProcessFunction;
 import org.apache.flink.util.Collector;
 
 /**
- * The labeller, keyed by session: decodes each action once, drops duplicates by event_id, buffers
+ * The labeller, keyed by (user_id, session_id): decodes each action once, drops duplicates by event_id, buffers
  * actions until the watermark passes them, and hands them in event-time order to
  * {@link SessionLabelling}. One event-time timer per session, at its next deadline (the earliest
  * pending action, the open click's decision at click + T, or the close at last action + gap).

@@ -53,7 +53,7 @@ final class SessionLabelling {
         if (!session.open) {
             start(session, action);
         }
-        clicks.next(session, at, action.type, out);
+        clicks.next(session, action, out);
         session.actions++;
         session.end = at;
         if (session.device == null) {
@@ -104,8 +104,13 @@ final class SessionLabelling {
         session.openClick = null;
     }
 
-    /** A search or impressions: a new list, or more of the list its search_id names. */
-    private static void addShown(LabellingSession session, Action action) {
+    /**
+     * A search or impressions: a new list, or more of the list its search_id names. Idempotent per
+     * (search, position): a list reported again (server-side rendering, a back to the list, a retry
+     * with a new event_id) adds nothing; the first report of a position wins, and each repeat is
+     * counted in {@code impressions_repeated}.
+     */
+    private void addShown(LabellingSession session, Action action) {
         String key = action.searchId != null ? action.searchId : action.eventId;
         ResultList list = session.resultList(key);
         if (list == null || action.searchId == null) {
@@ -121,7 +126,11 @@ final class SessionLabelling {
             list.randomized = action.randomized;
         }
         for (Action.Shown shown : action.shown) {
-            list.shown.add(shown);
+            if (list.hasPosition(shown.position)) {
+                metrics.repeatedImpressions.inc();
+            } else {
+                list.shown.add(shown);
+            }
         }
     }
 
