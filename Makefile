@@ -6,7 +6,7 @@ RANKFEED := $(VENV)/bin/rankfeed
 JARS := build/jars
 PYTEST_ARGS ?=
 
-.PHONY: help venv preflight jars up down status demo test test-fast lint submit bench bench-gateway bench-job bench-rerank fuzz overload chaos clean
+.PHONY: help venv preflight jars up down status demo test test-fast test-java lint submit bench bench-gateway bench-job bench-rerank fuzz overload chaos clean
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/' | expand -t 16
@@ -35,7 +35,7 @@ $(JARS)/kafka/.resolved: connectors/kafka/pom.xml
 FUNCTION_SOURCES := $(shell find connectors/functions/src -name '*.java') $(wildcard schemas/avro/*.avsc)
 $(JARS)/job/rankfeed-flink-functions.jar: connectors/functions/pom.xml $(FUNCTION_SOURCES)
 	@command -v mvn >/dev/null || { echo "Maven is needed to build the job's functions: install it (apt-get install maven)"; exit 1; }
-	mvn -q -B -f connectors/functions/pom.xml package
+	mvn -q -B -f connectors/functions/pom.xml package -DskipTests
 
 jars: $(JARS)/flink/.resolved $(JARS)/kafka/.resolved $(JARS)/job/rankfeed-flink-functions.jar  ## resolve the broker and connector jars from Maven Central, build the job's functions
 
@@ -62,10 +62,14 @@ lint: venv  ## ruff and mypy
 	$(VENV)/bin/ruff format --check .
 	$(VENV)/bin/mypy
 
-test: preflight jars lint  ## lint, then every test against the real broker and cluster
+test-java:  ## the JVM code's unit tests (Flink's operator test harness), a few seconds
+	@command -v mvn >/dev/null || { echo "Maven is needed to test the job's JVM code: install it (apt-get install maven)"; exit 1; }
+	mvn -q -B -f connectors/functions/pom.xml test
+
+test: preflight jars lint test-java  ## lint, the JVM unit tests, then every test against the real broker and cluster
 	$(PY) -m pytest $(PYTEST_ARGS)
 
-test-fast: preflight jars lint  ## the tests without the slow fault-injection ones
+test-fast: preflight jars lint test-java  ## the tests without the slow fault-injection ones
 	$(PY) -m pytest -m 'not slow' $(PYTEST_ARGS)
 
 fuzz: venv jars  ## 10,000 generated bodies, the nasty corpus and raw poison: never a 5xx, every refusal explained

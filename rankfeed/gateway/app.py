@@ -1,14 +1,16 @@
 """The gateway as an ASGI application: the only door through which frontend events enter Kafka.
 
-A write request goes: route → API key → origin → content type → body limit → JSON → rate limit →
-validation → enrichment → Avro → produce → wait for Kafka's acknowledgement → 202. Every refusal is
-an explicit status with a machine-readable list of problems; nothing is dropped silently:
+A write request goes: route → API key → origin → content type and coding → ``X-Sent-At`` → body
+limit → gunzip → JSON → rate limit → validation → event time → enrichment → Avro → produce → wait
+for Kafka's acknowledgement → 202. Every refusal is an explicit status with a machine-readable list
+of problems; nothing is dropped silently:
 
 =====  =====================================================================================
 202    every accepted event was acknowledged by Kafka (a batch may list rejected events too)
-400    the body is not JSON
+400    the body is not JSON, or not the gzip stream it is declared to be; ``X-Sent-At`` malformed
 401    ``X-Api-Key`` missing or unknown; 403: the key may not be used from this ``Origin``
-413    body larger than ``max_body_bytes``; 415: neither JSON nor NDJSON
+413    body larger than ``max_body_bytes``, as sent or once decompressed
+415    neither JSON nor NDJSON, or a ``Content-Encoding`` other than gzip
 422    no valid event (each problem listed with index, field, problem, message)
 429    the key's token bucket is empty (``Retry-After``)
 503    Kafka unreachable, producer unhealthy, in-flight budget spent, deadline passed, or the
@@ -20,6 +22,7 @@ an explicit status with a machine-readable list of problems; nothing is dropped 
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import gc
 import logging
 import math
@@ -36,10 +39,18 @@ import orjson
 from rankfeed import asgi as http
 from rankfeed import avro, schemas
 from rankfeed.asgi import Headers, Receive, Scope, Send
-from rankfeed.gateway.contract import field_rules
+from rankfeed.gateway import compression
 from rankfeed.gateway.decoding import DecodeFailed, TypedDecoder
 from rankfeed.gateway.encoding import RecordEncoder
-from rankfeed.gateway.enrich import Enricher, RequestContext, warm_up
+from rankfeed.gateway.enrich import Enricher, RequestContext, ServerFields, warm_up
+from rankfeed.gateway.eventtime import (
+    SENT_AT_HEADER,
+    InvalidSentAt,
+    derive_event_times,
+    parse_sent_at,
+    window_reference,
+)
+from rankfeed.gateway.heartbeats import Heartbeats
 from rankfeed.gateway.kafka import KafkaSink, Unavailable
 from rankfeed.gateway.logs import AccessLog, configure
 from rankfeed.gateway.metrics import CONTENT_TYPE as METRICS_CONTENT_TYPE
@@ -47,7 +58,7 @@ from rankfeed.gateway.metrics import GatewayMetrics
 from rankfeed.gateway.openapi import openapi_document
 from rankfeed.gateway.security import ApiKeys, Cors, RateLimiter
 from rankfeed.gateway.settings import CONFIG_FILE_ENV, GatewaySettings
-from rankfeed.gateway.validation import EventValidator, Problem, parse_timestamp, validate_all
+from rankfeed.gateway.validation import GATEWAY_CLOCK, EventValidator, Problem, parse_timestamp, validate_all
 from rankfeed.settings import load_settings
 
 log = logging.getLogger(__name__)
@@ -62,6 +73,8 @@ SINGLE = "/v1/actions"
 BATCH = "/v1/actions/batch"
 _ROUTES = frozenset({SINGLE, BATCH, "/healthz", "/readyz", "/metrics", "/openapi.json"})
 _NDJSON = b"application/x-ndjson"
+#: What the time window is checked against when the client sent ``X-Sent-At`` (for the problem messages).
+_SENT_AT_CLOCK = "X-Sent-At (the client's clock when it sent the request)"
 
 
 class MalformedLine:
@@ -85,14 +98,22 @@ class Outcome:
 
 
 class Refused(Exception):
-    """A request-level refusal, answered with ``status`` and one problem."""
+    """A request-level refusal, answered with ``status`` and one problem (and ``headers``, if any)."""
 
-    def __init__(self, status: int, problem: str, message: str, retry_after: int | None = None) -> None:
+    def __init__(
+        self,
+        status: int,
+        problem: str,
+        message: str,
+        retry_after: int | None = None,
+        headers: Headers | None = None,
+    ) -> None:
         super().__init__(message)
         self.status = status
         self.problem = problem
         self.message = message
         self.retry_after = retry_after
+        self.headers = headers or []
 
 
 class Gateway:
@@ -116,8 +137,10 @@ class Gateway:
             max_future_skew_ms=round(settings.max_future_skew_seconds * 1000),
             max_age_ms=round(settings.max_event_age_seconds * 1000),
         )
-        server_fields = tuple(rule.name for rule in field_rules(schemas.USER_ACTION) if rule.set_by_gateway)
-        self.encoder = RecordEncoder(schemas.USER_ACTION, shared_tail=server_fields)
+        # The gateway's fields that are equal for every event of a request are encoded once per request.
+        shared = tuple(field.name for field in dataclasses.fields(ServerFields))
+        self.encoder = RecordEncoder(schemas.USER_ACTION, shared=shared)
+        self.heartbeats = Heartbeats(settings, self.metrics)
         self.access_log = AccessLog() if settings.access_log else None
         self.topic = settings.topics.user_actions
         self._openapi = orjson.dumps(openapi_document(settings))
@@ -144,12 +167,14 @@ class Gateway:
         gc.freeze()
         self._gauge_task = asyncio.create_task(self._update_gauges())
         self._lag_task = asyncio.create_task(self._probe_loop_lag())
+        self.heartbeats.start()
         log.info(
             "gateway started",
             extra={
                 "topic": self.topic,
                 "ready": self.sink.ready,
                 "bootstrap_servers": self.settings.kafka.bootstrap_servers,
+                "heartbeat_interval_seconds": self.settings.heartbeat_interval_seconds,
             },
         )
 
@@ -157,6 +182,7 @@ class Gateway:
         for task in (self._gauge_task, self._lag_task):
             if task is not None:
                 task.cancel()
+        await self.heartbeats.stop()
         unacknowledged = await self.sink.close(self.settings.request_deadline_seconds)
         if self.access_log is not None:
             self.access_log.flush()
@@ -212,6 +238,7 @@ class Gateway:
             self.metrics.reject(refusal.problem)
             if refusal.retry_after is not None:
                 response_headers.append((b"retry-after", str(refusal.retry_after).encode()))
+            response_headers.extend(refusal.headers)
             problem = Problem(None, None, refusal.problem, refusal.message)
             body = http.json_body({"errors": [problem.as_json()], "detail": refusal.message})
             await http.respond(send, refusal.status, body, response_headers)
@@ -325,6 +352,19 @@ class Gateway:
         if content_type != http.JSON and not ndjson:
             accepted_types = "application/json or application/x-ndjson" if batch else "application/json"
             raise Refused(415, "unsupported_media_type", f"send {accepted_types}, not {content_type.decode('latin-1')}")
+        try:
+            coding = compression.content_coding(headers.get(b"content-encoding"))
+        except compression.UnsupportedCoding as unsupported:
+            raise Refused(
+                415,
+                "unsupported_content_encoding",
+                str(unsupported),
+                headers=[(b"accept-encoding", compression.SUPPORTED.encode())],
+            ) from None
+        try:
+            sent_at_ms = parse_sent_at(headers.get(SENT_AT_HEADER))
+        except InvalidSentAt as invalid:
+            raise Refused(400, "invalid_sent_at", str(invalid)) from None
         declared = headers.get(b"content-length")
         if declared is not None and declared.isdigit() and int(declared) > settings.max_body_bytes:
             raise Refused(413, "payload_too_large", f"the body may have at most {settings.max_body_bytes} bytes")
@@ -336,14 +376,19 @@ class Gateway:
             ) from None
         except TimeoutError:
             raise Refused(408, "request_timeout", "the body did not arrive in time") from None
+        if coding is not None:
+            body = self._gunzip(body)
 
-        valid = self._decode_all_valid(body, batch, ndjson, started_ms)
+        # Timestamps are checked against the client's clock at sending when it said (X-Sent-At), else ours.
+        reference_ms = window_reference(started_ms, sent_at_ms)
+        valid = self._decode_all_valid(body, batch, ndjson, reference_ms)
         if valid is not None:
             self._rate_limit(client.name, len(valid))
             events: list[Any] = valid
             problems: list[Problem] = []
         else:
-            events, problems = self._validate_thoroughly(body, batch, ndjson, started_ms, client.name)
+            clock = GATEWAY_CLOCK if sent_at_ms is None else _SENT_AT_CLOCK
+            events, problems = self._validate_thoroughly(body, batch, ndjson, reference_ms, clock, client.name)
         outcome = Outcome(202, client=client.name, rejected=len({problem.index for problem in problems}))
         if not events:
             outcome.status = 422
@@ -351,11 +396,12 @@ class Gateway:
             await self._answer(send, 422, [], problems, outcome.rejected, response_headers)
             return outcome
 
+        adjusted = derive_event_times(events, started_ms, sent_at_ms, settings.clamp_event_time)
         context = RequestContext(request_id, started_ms, _client_ip(scope), _user_agent(headers))
         event_ids, shared = self.enricher.enrich(events, context)
-        tail = self.encoder.encode_tail(shared)
-        encode_head = self.encoder.encode_head
-        messages = [(event.session_id.encode(), encode_head(event) + tail) for event in events]
+        middle = self.encoder.encode_shared(shared)
+        encode_head, encode_rest = self.encoder.encode_head, self.encoder.encode_rest
+        messages = [(event.session_id.encode(), encode_head(event) + middle + encode_rest(event)) for event in events]
         try:
             await self._produce(messages, started)
         except Unavailable as unavailable:
@@ -367,9 +413,19 @@ class Gateway:
                 self.settings.retry_after_seconds,
             ) from None
         self.metrics.events_accepted.inc(len(events))
+        self.metrics.adjusted(adjusted.corrected, adjusted.clamped)
         outcome.accepted = len(events)
         await self._answer(send, 202, event_ids, problems, outcome.rejected, response_headers)
         return outcome
+
+    def _gunzip(self, body: bytes) -> bytes:
+        """The decompressed body, at most ``max_body_bytes`` of it: a zip bomb stops there (413)."""
+        try:
+            return compression.gunzip(body, self.settings.max_body_bytes)
+        except compression.DecompressedTooLarge as too_large:
+            raise Refused(413, "decompressed_too_large", str(too_large)) from None
+        except compression.CorruptBody as corrupt:
+            raise Refused(400, "malformed_gzip", str(corrupt)) from None
 
     def _rate_limit(self, client: str, events: int) -> None:
         wait = self.limiter.take(client, events)
@@ -393,9 +449,11 @@ class Gateway:
         return events if decoder.acceptable(events, now_ms) else None
 
     def _validate_thoroughly(
-        self, body: bytes, batch: bool, ndjson: bool, now_ms: int, client: str
+        self, body: bytes, batch: bool, ndjson: bool, now_ms: int, clock: str, client: str
     ) -> tuple[list[Any], list[Problem]]:
-        """The slow path, for bodies the fast path refused: every problem of every event, and the valid events."""
+        """The slow path, for bodies the fast path refused: every problem of every event, and the valid events.
+
+        Timestamps are checked against ``now_ms``, the time on ``clock``."""
         parsed, parse_problems = self._parse(body, batch, ndjson)
         self._rate_limit(client, len(parsed))
         indexed = (
@@ -403,7 +461,7 @@ class Gateway:
             if not parse_problems
             else [(index, event) for index, event in enumerate(parsed) if not isinstance(event, MalformedLine)]
         )
-        records, problems = validate_all(self.validator, indexed, now_ms)
+        records, problems = validate_all(self.validator, indexed, now_ms, clock)
         if parse_problems:
             problems = sorted(parse_problems + problems, key=_by_index)
         for problem in problems:

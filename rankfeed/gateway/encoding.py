@@ -147,22 +147,25 @@ def generate_source(record_type: dict[str, Any], function: str = "encode", field
 class RecordEncoder:
     """Encodes records of one schema to bare Avro binary, as Flink's avro format reads it.
 
-    ``shared_tail`` names the record's last fields when they hold the same values for a whole
-    request (the gateway's server fields): ``encode_head`` of each event plus ``encode_tail`` once
-    per request equals ``encode`` of each event, and saves ~1 µs per event.
+    ``shared`` names consecutive fields that hold the same values for a whole request (the gateway's
+    server fields): ``encode_head`` of each event (the fields before them), ``encode_shared`` once per
+    request and ``encode_rest`` of each event (the fields after them) concatenate to ``encode`` of each
+    event, and save ~1 µs per event.
     """
 
-    def __init__(self, schema: str = schemas.USER_ACTION, shared_tail: tuple[str, ...] = ()) -> None:
+    def __init__(self, schema: str = schemas.USER_ACTION, shared: tuple[str, ...] = ()) -> None:
         record_type = schemas.raw_schema(schema)
         names = tuple(field["name"] for field in record_type["fields"])
-        if shared_tail and names[len(names) - len(shared_tail) :] != shared_tail:
-            raise ValueError(f"{shared_tail} are not the last fields of {schema}, which end with {names[-4:]}")
-        split = len(names) - len(shared_tail)
+        start = names.index(shared[0]) if shared and shared[0] in names else 0
+        if shared and names[start : start + len(shared)] != shared:
+            raise ValueError(f"{shared} are not consecutive fields of {schema}, whose fields are {names}")
+        end = start + len(shared)
         self.source = "\n".join(
             (
                 generate_source(record_type),
-                generate_source(record_type, "encode_head", slice(None, split)),
-                generate_source(record_type, "encode_tail", slice(split, None)),
+                generate_source(record_type, "encode_head", slice(None, start)),
+                generate_source(record_type, "encode_shared", slice(start, end)),
+                generate_source(record_type, "encode_rest", slice(end, None)),
             )
         )
         namespace: dict[str, Any] = {
@@ -174,4 +177,5 @@ class RecordEncoder:
         exec(compile(self.source, f"<generated Avro encoder of {schema}>", "exec"), namespace)
         self.encode: Callable[[Any], bytes] = namespace["encode"]
         self.encode_head: Callable[[Any], bytes] = namespace["encode_head"]
-        self.encode_tail: Callable[[Any], bytes] = namespace["encode_tail"]
+        self.encode_shared: Callable[[Any], bytes] = namespace["encode_shared"]
+        self.encode_rest: Callable[[Any], bytes] = namespace["encode_rest"]

@@ -10,8 +10,9 @@
 * ``user_id``: optionally replaced by a keyed hash (HMAC-SHA256), so raw ids never reach Kafka.
 
 Client values are never overwritten otherwise; gateway-set fields cannot come from clients
-(the validator rejects them). The four gateway fields are the same for every event of a request,
-so they are returned once (``ServerFields``) and encoded once per request.
+(the validator rejects them). The four gateway fields above are the same for every event of a
+request, so they are returned once (``ServerFields``) and encoded once per request. The fifth,
+``client_timestamp``, is per event: :mod:`rankfeed.gateway.eventtime` sets it with the derived event time.
 """
 
 from __future__ import annotations

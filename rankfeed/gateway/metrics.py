@@ -73,6 +73,25 @@ class GatewayMetrics:
             "Rejected payloads not written to the rejected topic (budget spent or Kafka unavailable).",
             registry=self.registry,
         )
+        self.event_time_adjusted = Counter(
+            "rankfeed_gateway_event_time_adjusted",
+            "Accepted events whose event time differs from the client's timestamp, by adjustment: corrected "
+            "(shifted by the X-Sent-At clock offset) or clamped (moved back to the gateway's receive time).",
+            ["adjustment"],
+            registry=self.registry,
+        )
+        self.heartbeats = Counter(
+            "rankfeed_gateway_heartbeats",
+            "Heartbeat actions written to the user-actions topic (one per partition and tick).",
+            registry=self.registry,
+        )
+        self.heartbeat_failures = Counter(
+            "rankfeed_gateway_heartbeat_failures",
+            "Heartbeat ticks that did not reach every partition (Kafka unreachable or the topic missing).",
+            registry=self.registry,
+        )
+        self._corrected = self.event_time_adjusted.labels("corrected")
+        self._clamped = self.event_time_adjusted.labels("clamped")
         self._requests: dict[tuple[str, int], Counter] = {}
         self._latency: dict[str, Histogram] = {}
         self._rejections: dict[str, Counter] = {}
@@ -94,6 +113,13 @@ class GatewayMetrics:
         if counter is None:
             counter = self._rejections[reason] = self.rejections.labels(reason)
         counter.inc(count)
+
+    def adjusted(self, corrected: int, clamped: int) -> None:
+        """Count events whose event time the gateway derived differently from the client's timestamp."""
+        if corrected:
+            self._corrected.inc(corrected)
+        if clamped:
+            self._clamped.inc(clamped)
 
     def exposition(self) -> bytes:
         """The text format of all workers' metrics (multiprocess) or of this process."""

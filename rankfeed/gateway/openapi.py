@@ -115,7 +115,7 @@ def _problem_schema() -> dict[str, Any]:
                 "description": "Machine-readable reason: unknown_field, server_field, missing_field, wrong_type, "
                 "not_allowed, too_short, too_long, below_minimum, above_maximum, out_of_range, invalid_format, "
                 "too_many_items, duplicate, in_future, too_old, required_for_action, not_an_object, "
-                "malformed_json, ...",
+                "malformed_json, malformed_gzip, decompressed_too_large, unsupported_content_encoding, ...",
             },
             "message": {"type": "string", "description": "What was wrong and what to do, in one sentence."},
         },
@@ -140,15 +140,30 @@ def _document(settings_summary: tuple[int, int, float, float]) -> dict[str, Any]
     item_rule = next(rule for rule in rules if rule.kind == "records")
     event_doc = (
         f"{raw['doc']} Generated from schemas/avro/{schemas.USER_ACTION}.avsc. Per action type: "
-        f"{_action_rules_sentence()} timestamp may be at most {skew:g} s ahead of the gateway clock and at most "
-        f"{age / 3600:g} h old. Unknown fields are rejected; gateway-set fields may only be null."
+        f"{_action_rules_sentence()} timestamp may be at most {skew:g} s ahead of the gateway clock (of X-Sent-At "
+        f"when the request has it) and at most {age / 3600:g} h old. Unknown fields are rejected; gateway-set "
+        "fields may only be null. The timestamp written to Kafka is derived: shifted by the request's clock offset "
+        "(receive time − X-Sent-At) and never later than the gateway's receive time; the client's value is kept "
+        "in client_timestamp."
     )
     errors: dict[str, Any] = {
-        "400": _response("The body is not JSON.", "Refusal"),
+        "400": _response(
+            "The body is not JSON (malformed_json), not the gzip stream it is declared to be (malformed_gzip), "
+            "or X-Sent-At is malformed (invalid_sent_at).",
+            "Refusal",
+        ),
         "401": _response("X-Api-Key is missing or unknown.", "Refusal"),
         "403": _response("The key may not be used from this Origin.", "Refusal"),
-        "413": _response(f"The body is larger than {max_body} bytes.", "Refusal"),
-        "415": _response("Unsupported Content-Type.", "Refusal"),
+        "413": _response(
+            f"The body is larger than {max_body} bytes (payload_too_large), or decompresses to more "
+            "(decompressed_too_large).",
+            "Refusal",
+        ),
+        "415": _response(
+            "Unsupported Content-Type (unsupported_media_type) or Content-Encoding (unsupported_content_encoding; "
+            "the answer's Accept-Encoding lists what is supported).",
+            "Refusal",
+        ),
         "422": _response("No event is valid; every problem is listed.", "Accepted"),
         "429": _response("The key's rate limit is spent.", "Refusal", retry_after=True),
         "503": _response(
@@ -158,6 +173,24 @@ def _document(settings_summary: tuple[int, int, float, float]) -> dict[str, Any]
         ),
     }
     security: list[dict[str, list[str]]] = [{"ApiKey": []}]
+    write_headers: list[dict[str, Any]] = [
+        {
+            "name": "Content-Encoding",
+            "in": "header",
+            "required": False,
+            "schema": {"type": "string", "enum": ["gzip", "identity"]},
+            "description": f"gzip: the body is gzip-compressed; it may decompress to at most {max_body} bytes.",
+        },
+        {
+            "name": "X-Sent-At",
+            "in": "header",
+            "required": False,
+            "schema": {"oneOf": [{"type": "integer"}, {"type": "string", "format": "date-time"}]},
+            "description": "The client's clock when it sent this request (epoch milliseconds or ISO-8601 with a "
+            "UTC offset); stamp it again on every retry. With it the gateway corrects the device's clock offset: "
+            "each event's time becomes timestamp + (receive time − X-Sent-At).",
+        },
+    ]
     return {
         "openapi": "3.1.0",
         "info": {
@@ -171,6 +204,7 @@ def _document(settings_summary: tuple[int, int, float, float]) -> dict[str, Any]
                 "post": {
                     "summary": "Send one user action",
                     "security": security,
+                    "parameters": write_headers,
                     "requestBody": {
                         "required": True,
                         "content": {"application/json": {"schema": {"$ref": "#/components/schemas/UserActionIn"}}},
@@ -182,6 +216,7 @@ def _document(settings_summary: tuple[int, int, float, float]) -> dict[str, Any]
                 "post": {
                     "summary": f"Send up to {max_batch} user actions; valid ones are accepted, invalid ones listed",
                     "security": security,
+                    "parameters": write_headers,
                     "requestBody": {
                         "required": True,
                         "content": {

@@ -47,7 +47,7 @@ class Cors:
     """CORS for browser pages of the allowed origins: preflight answers and response headers."""
 
     ALLOWED_METHODS = b"POST, OPTIONS"
-    ALLOWED_HEADERS = b"content-type, x-api-key, x-request-id"
+    ALLOWED_HEADERS = b"content-type, content-encoding, x-api-key, x-request-id, x-sent-at"
     EXPOSED_HEADERS = b"x-request-id, retry-after"
 
     def __init__(self, settings: GatewaySettings) -> None:

@@ -59,6 +59,8 @@ class GatewaySettings(_Settings):
     cors_allowed_origins: tuple[str, ...] = ()
     cors_max_age_seconds: int = Field(default=600, ge=0)
 
+    #: Largest body accepted, both as sent and, for ``Content-Encoding: gzip``, once decompressed (a zip bomb
+    #: stops at this many bytes of output and is answered 413).
     max_body_bytes: int = Field(default=1_048_576, ge=1024)
     max_batch_events: int = Field(default=500, ge=1)
     #: Token bucket per write key and worker process; one token is one event.
@@ -69,6 +71,19 @@ class GatewaySettings(_Settings):
     max_future_skew_seconds: float = Field(default=300.0, ge=0)
     #: Events older than this are refused: the topic would delete them at once (its retention).
     max_event_age_seconds: float = Field(default=7 * 24 * 3600.0, gt=0)
+    #: Bound the event time written to Kafka by the gateway's receive time (``server_timestamp``), so that no
+    #: device clock can move the pipeline's event time ahead of real time (:mod:`rankfeed.gateway.eventtime`).
+    #: Off only where the traffic is simulated and runs ahead of the wall clock on purpose (the local stack).
+    clamp_event_time: bool = True
+
+    #: Every this many seconds each gateway process writes one ``heartbeat`` action to every partition of the
+    #: user-actions topic, so the job's watermark moves on when no user sends anything; 0 turns them off.
+    heartbeat_interval_seconds: float = Field(default=5.0, ge=0)
+    #: Heartbeats are stamped this long before the gateway's clock: the largest delay between an action and
+    #: its arrival at the gateway that a heartbeat never turns into lateness (on top of the job's watermark
+    #: delay). Labels on a quiet site wait this much longer; more than the job's ``watermark_delay_seconds``
+    #: sends the heartbeats of busy partitions to the late topic.
+    heartbeat_margin_seconds: float = Field(default=5.0, ge=0)
 
     #: Longest a request waits for Kafka's acknowledgement; also librdkafka's ``message.timeout.ms``.
     request_deadline_seconds: float = Field(default=5.0, gt=0)

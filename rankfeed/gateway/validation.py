@@ -52,6 +52,9 @@ INTERNAL_ACTIONS: dict[str, str] = {
 #: at most ``max_batch_events`` × 21 problems whatever the body.
 MAX_PROBLEMS_PER_EVENT = 20
 
+#: What the time window is checked against, unless the client said when it sent the request (``X-Sent-At``).
+GATEWAY_CLOCK = "the gateway clock"
+
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _ONE_MS = timedelta(milliseconds=1)
 
@@ -352,8 +355,13 @@ class EventValidator:
             for action, groups in ACTION_REQUIREMENTS.items()
         }
 
-    def validate(self, event: Any, index: int | None, now_ms: int) -> Record | list[Problem]:
-        """The Avro-ready record (``event`` itself, completed), or every problem found in it."""
+    def validate(
+        self, event: Any, index: int | None, now_ms: int, clock: str = GATEWAY_CLOCK
+    ) -> Record | list[Problem]:
+        """The Avro-ready record (``event`` itself, completed), or every problem found in it.
+
+        Timestamps are checked against ``now_ms``, which is the time on ``clock`` (for the messages).
+        """
         if type(event) is not dict:
             return [Problem(index, None, "not_an_object", f"an event must be a JSON object, got {json_type(event)}")]
         found: list[tuple[str, str, str]] | None = None
@@ -381,7 +389,7 @@ class EventValidator:
             if name not in event:
                 found = found or []
                 found.append((name, "missing_field", f"{name} is required"))
-        late = self._check_times(completed, now_ms)
+        late = self._check_times(completed, now_ms, clock)
         if late is not None:
             found = (found or []) + late
         unmet = self._check_action(completed)
@@ -407,7 +415,7 @@ class EventValidator:
             return (name, "server_field", f"{name} is set by the gateway; leave it out of the request")
         return (name, "unknown_field", _unknown_sentence(name))
 
-    def _check_times(self, event: Record, now_ms: int) -> list[tuple[str, str, str]] | None:
+    def _check_times(self, event: Record, now_ms: int, clock: str) -> list[tuple[str, str, str]] | None:
         found = None
         for name in self._times:
             moment = event.get(name)
@@ -420,7 +428,7 @@ class EventValidator:
                     (
                         name,
                         "in_future",
-                        f"{name} is {ahead:.0f} s ahead of the gateway clock; at most "
+                        f"{name} is {ahead:.0f} s ahead of {clock}; at most "
                         f"{self.max_future_skew_ms / 1000:.0f} s of client clock skew is accepted",
                     )
                 )
@@ -459,14 +467,14 @@ def is_set(value: Any) -> bool:
 
 
 def validate_all(
-    validator: EventValidator, indexed_events: Iterable[tuple[int, Any]], now_ms: int
+    validator: EventValidator, indexed_events: Iterable[tuple[int, Any]], now_ms: int, clock: str = GATEWAY_CLOCK
 ) -> tuple[list[Record], list[Problem]]:
     """The valid events as Avro-ready records, and the problems of the invalid ones."""
     records: list[Record] = []
     problems: list[Problem] = []
     validate = validator.validate
     for index, event in indexed_events:
-        result = validate(event, index, now_ms)
+        result = validate(event, index, now_ms, clock)
         if isinstance(result, list):
             problems.extend(result)
         else:

@@ -47,6 +47,11 @@ class GatewayProcess:
             # Simulated demo traffic runs ahead of the wall clock; a production gateway keeps 300 s.
             RANKFEED_MAX_FUTURE_SKEW_SECONDS=str(self.settings.gateway_max_future_skew_seconds),
         )
+        # For the same reason its event time is the client's, not bounded by the wall clock, and it sends no
+        # heartbeats: stamped with the wall clock they would be hours away from the simulated event time
+        # (`make chaos` starts 12 h back, `make demo` runs ahead). Set these variables to turn both on.
+        env.setdefault("RANKFEED_CLAMP_EVENT_TIME", "false")
+        env.setdefault("RANKFEED_HEARTBEAT_INTERVAL_SECONDS", "0")
         return env
 
     def start(self) -> None:

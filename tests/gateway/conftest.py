@@ -49,6 +49,8 @@ def gateway_settings(bootstrap_servers: str, topics: Topics, **overrides: Any) -
         # The gateway runs in a thread of the test process, so its event loop also waits for the test's own
         # work (the GIL): lifted here; test_nasty's saturation test and bench/overload.py keep the default.
         "max_loop_lag_ms": 2000.0,
+        # Tests count what lands on their topics: heartbeats are turned on only by the tests of heartbeats.
+        "heartbeat_interval_seconds": 0.0,
     }
     values.update(overrides)
     return GatewaySettings(**values)

@@ -64,6 +64,7 @@ def expected_record(sent: dict[str, Any], event_id: str, request_id: str) -> dic
     if record["impressions"] is not None:
         record["impressions"] = [{"price": None, "rating": None, **item} for item in record["impressions"]]
     record["timestamp"] = datetime.fromtimestamp(sent["timestamp"] / 1000, UTC)
+    record["client_timestamp"] = record["timestamp"]  # stamped before sending: not later than the gateway's clock
     record.update(
         event_id=event_id,
         schema_version=sent.get("schema_version", 1),

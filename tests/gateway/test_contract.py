@@ -21,6 +21,7 @@ def test_constraint_attributes_of_the_user_action_contract() -> None:
         "client_country",
         "device_family",
         "ingest_id",
+        "client_timestamp",
     }
     assert [name for name, rule in rules.items() if rule.required] == [
         "event_id",

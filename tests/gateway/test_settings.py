@@ -36,3 +36,26 @@ def test_limits_that_could_never_be_met_are_refused() -> None:
         GatewaySettings(max_batch_events=600, rate_limit_burst_events=500)
     with pytest.raises(ValidationError, match="a full batch could never be produced"):
         GatewaySettings(max_batch_events=600, rate_limit_burst_events=1000, max_in_flight_events=500)
+
+
+def test_the_local_stack_gateway_keeps_simulated_time_and_sends_no_heartbeats_unless_told(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Cases 2026-11-30-01 and 2026-11-30-05: production defaults bound event time and send heartbeats; the local
+    stack (simulated time ahead of, or hours behind, the wall clock) turns both off, and its environment wins."""
+    from rankfeed.local.gateway_process import GatewayProcess
+    from rankfeed.settings import StackSettings
+
+    defaults = GatewaySettings()
+    assert (defaults.clamp_event_time, defaults.heartbeat_interval_seconds) == (True, 5.0)
+    for name in ("RANKFEED_CLAMP_EVENT_TIME", "RANKFEED_HEARTBEAT_INTERVAL_SECONDS"):
+        monkeypatch.delenv(name, raising=False)
+    local = GatewayProcess(StackSettings()).env()
+    assert (local["RANKFEED_CLAMP_EVENT_TIME"], local["RANKFEED_HEARTBEAT_INTERVAL_SECONDS"]) == ("false", "0")
+    for name, value in local.items():
+        if name.startswith("RANKFEED_"):
+            monkeypatch.setenv(name, value)
+    served = GatewaySettings()
+    assert (served.clamp_event_time, served.heartbeat_interval_seconds) == (False, 0.0)
+    monkeypatch.setenv("RANKFEED_HEARTBEAT_INTERVAL_SECONDS", "5")
+    assert GatewayProcess(StackSettings()).env()["RANKFEED_HEARTBEAT_INTERVAL_SECONDS"] == "5"

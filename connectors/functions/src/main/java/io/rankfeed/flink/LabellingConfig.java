@@ -92,7 +92,7 @@ public final class LabellingConfig implements Serializable {
     private static void missing(Object node, String path, List<String> missing) {
         for (Field field : node.getClass().getFields()) {
             JsonProperty property = field.getAnnotation(JsonProperty.class);
-            if (property == null || "propensity".equals(property.value())) {
+            if (property == null) {
                 continue;
             }
             Object value;
@@ -102,6 +102,10 @@ public final class LabellingConfig implements Serializable {
                 throw new IllegalStateException(e);
             }
             String name = path + property.value();
+            boolean optional = node instanceof LabellingConfig && "propensity".equals(property.value());
+            if (value == null && optional) {
+                continue;
+            }
             if (value == null) {
                 missing.add(name);
             } else if (value.getClass().getName().startsWith(LabellingConfig.class.getName() + "$")) {

@@ -16,6 +16,8 @@ final class LabellingMetrics {
     final Counter sessions;
     final Counter repeatedImpressions;
     final Counter repeatedClicks;
+    final Counter upgraded;
+    final Counter lateHeartbeats;
 
     LabellingMetrics(MetricGroup group) {
         poison = group.counter("poison_messages");
@@ -28,6 +30,8 @@ final class LabellingMetrics {
         sessions = group.counter("sessions_closed");
         repeatedImpressions = group.counter("impressions_repeated");
         repeatedClicks = group.counter("clicks_repeated");
+        upgraded = group.counter("actions_upgraded");
+        lateHeartbeats = group.counter("late_heartbeats");
         group.gauge("quick_back_rate", (Gauge<Double>) () -> {
             long decided = clicks.getCount() + quickBacks.getCount();
             return decided == 0 ? 0.0 : (double) quickBacks.getCount() / decided;

@@ -50,13 +50,18 @@ public class SessionLabellerFunction extends KeyedProcessFunction<String, RawAct
 
     @Override
     public void processElement(RawAction raw, Context ctx, Collector<Output> out) throws Exception {
-        GenericRecord record;
+        ActionDecoder.Decoded decoded;
         try {
-            record = decoder.decode(raw.value);
+            decoded = decoder.decodeAny(raw.value);
         } catch (ActionDecoder.InvalidAction invalid) {
             metrics.poison.inc();
             out.collect(encoder.rejected(Output.Sink.DLQ, invalid.getMessage(), raw, false));
             return;
+        }
+        GenericRecord record = decoded.record;
+        if (decoded.upgraded) {
+            metrics.upgraded.inc();
+            raw.value = decoded.bytes; // the clean topic and the lake read one contract version
         }
         if (HEARTBEAT.equals(record.get("action_type").toString())) {
             return; // a heartbeat's only job was to move the watermark, which happened upstream

@@ -53,6 +53,8 @@ final class SessionLabelling {
         if (!session.open) {
             start(session, action);
         }
+        // A close above reset the ids to the pending ones; this action (of the new session) stays known.
+        session.seen.add(action.eventId);
         clicks.next(session, action, out);
         session.actions++;
         session.end = at;
