@@ -231,8 +231,8 @@ def test_the_job_benchmark_runs_quickly_and_its_result_feeds_the_report(stack: S
 
     written = json.loads((tmp_path / "job.json").read_text(encoding="utf-8"))
     assert written["quick"] is True
-    labelling, whole, freshness = written["figures"]
-    for throughput in (labelling, whole):
+    labelling, whole, io_equivalent, freshness = written["figures"]
+    for throughput in (labelling, whole, io_equivalent):
         assert throughput["value"] > 0 and throughput["baseline_value"] > 0
     assert freshness["latency_ms"]["p50"] <= freshness["latency_ms"]["p99"] <= freshness["latency_ms"]["p99.9"]
     assert freshness["baseline_latency_ms"]["p99"] < freshness["latency_ms"]["p99"]

@@ -169,7 +169,8 @@ def _run(
             "late": read_topic(topics.late, 1, schema=schemas.REJECTED_ACTION, timeout_seconds=60),
             "dlq": read_topic(topics.dlq, 1, schema=schemas.REJECTED_ACTION, timeout_seconds=30),
             # H1..H10, each overall and for the one destination (Paris).
-            "features": read_topic(topics.hotel_features, 20, schema=schemas.HOTEL_FEATURES, timeout_seconds=30),
+            # The features job runs beside the labelling job, a few seconds behind it (its own checkpoints).
+            "features": read_topic(topics.hotel_features, 20, schema=schemas.HOTEL_FEATURES, timeout_seconds=120),
         }
     finally:
         pipeline.cancel(stack.flink, job_ids)

@@ -93,7 +93,7 @@ def outcome(
             "feedback": read_topic(topics.feedback_events, 9, schema=schemas.FEEDBACK_EVENT, timeout_seconds=30),
             "ltr": read_topic(topics.ltr_examples, 11, schema=schemas.LTR_EXAMPLE, timeout_seconds=30),
             # D1..D4, C1..C4, A1..A4, B1..B4, T1..T4, H1..H4: each overall and for its destination.
-            "features": read_topic(topics.hotel_features, 48, schema=schemas.HOTEL_FEATURES, timeout_seconds=60),
+            "features": read_topic(topics.hotel_features, 48, schema=schemas.HOTEL_FEATURES, timeout_seconds=120),
         }
     finally:
         pipeline.cancel(stack.flink, job_ids)

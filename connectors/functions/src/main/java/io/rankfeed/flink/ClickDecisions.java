@@ -32,13 +32,7 @@ final class ClickDecisions {
     }
 
     void open(LabellingSession session, Action action) {
-        LabellingSession.OpenClick click = new LabellingSession.OpenClick();
-        click.eventId = action.eventId;
-        click.searchId = action.searchId;
-        click.hotelId = action.hotelId;
-        click.position = session.positionOf(action.searchId, action.hotelId, action.position);
-        click.time = action.time;
-        click.clientDuration = action.duration;
+        LabellingSession.OpenClick click = LabellingSession.OpenClick.of(session, action);
         session.openClick = click;
         ResultList.Outcome outcome = session.outcome(click.searchId, click.hotelId);
         if (outcome != null) {
@@ -93,13 +87,7 @@ final class ClickDecisions {
             outcome.booked = true;
         }
         metrics.books.inc();
-        LabellingSession.OpenClick book = new LabellingSession.OpenClick();
-        book.eventId = action.eventId;
-        book.searchId = action.searchId;
-        book.hotelId = action.hotelId;
-        book.position = session.positionOf(action.searchId, action.hotelId, action.position);
-        book.time = action.time;
-        book.clientDuration = action.duration;
+        LabellingSession.OpenClick book = LabellingSession.OpenClick.of(session, action);
         out.accept(encoder.feedback(session, book, "book", config.labels.book, null, randomized(session, book)));
     }
 

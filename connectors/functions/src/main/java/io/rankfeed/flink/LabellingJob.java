@@ -36,11 +36,7 @@ public final class LabellingJob {
     /** Adds the labelling dataflow to {@code env}; {@code configJson} is {@link LabellingConfig}'s document. */
     public static void build(StreamExecutionEnvironment env, String configJson) {
         LabellingConfig config = LabellingConfig.parse(configJson);
-        WatermarkStrategy<RawAction> watermarks = WatermarkStrategy
-                .<RawAction>forBoundedOutOfOrderness(Duration.ofMillis(config.watermarkDelayMs))
-                .withTimestampAssigner((action, previous) -> action.eventTime)
-                .withIdleness(Duration.ofMillis(config.sourceIdleTimeoutMs));
-        DataStream<RawAction> actions = env.fromSource(source(config), watermarks, "user-actions")
+        DataStream<RawAction> actions = env.fromSource(source(config), watermarks(config), "user-actions")
                 .uid("user-actions-source");
         SingleOutputStreamOperator<RawAction> onTime = actions
                 .process(new LateRouter(config.watermarkDelayMs))
@@ -58,6 +54,13 @@ public final class LabellingJob {
                 .sinkTo(sink(config))
                 .name("labelling-topics")
                 .uid("labelling-topics");
+    }
+
+    /** Event time from the leading fields, bounded out-of-orderness, idle partitions released. */
+    static WatermarkStrategy<RawAction> watermarks(LabellingConfig config) {
+        return WatermarkStrategy.<RawAction>forBoundedOutOfOrderness(Duration.ofMillis(config.watermarkDelayMs))
+                .withTimestampAssigner((action, previous) -> action.eventTime)
+                .withIdleness(Duration.ofMillis(config.sourceIdleTimeoutMs));
     }
 
     static KafkaSource<RawAction> source(LabellingConfig config) {

@@ -39,6 +39,18 @@ final class LabellingSession {
         long time;
         Double clientDuration;
         boolean decided;
+
+        /** The click (or book) {@code action}, at the position its list showed the hotel. */
+        static OpenClick of(LabellingSession session, Action action) {
+            OpenClick click = new OpenClick();
+            click.eventId = action.eventId;
+            click.searchId = action.searchId;
+            click.hotelId = action.hotelId;
+            click.position = session.positionOf(action.searchId, action.hotelId, action.position);
+            click.time = action.time;
+            click.clientDuration = action.duration;
+            return click;
+        }
     }
 
     /** The list {@code searchId} names; the latest list when the action names none. */

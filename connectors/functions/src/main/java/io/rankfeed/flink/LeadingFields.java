@@ -21,6 +21,21 @@ final class LeadingFields {
     static final class Reader {
         private BinaryDecoder decoder;
 
+        /** The action_type (the field after the leading ones), or null when the bytes do not decode. */
+        String actionType(byte[] value) {
+            try {
+                decoder = DecoderFactory.get().binaryDecoder(value, decoder);
+                decoder.skipString(); // event_id
+                decoder.readInt(); // schema_version
+                decoder.skipString(); // user_id
+                decoder.skipString(); // session_id
+                decoder.readLong(); // timestamp
+                return decoder.readString();
+            } catch (IOException | RuntimeException e) {
+                return null;
+            }
+        }
+
         /** The leading fields, or null when the bytes do not start like a UserAction. */
         LeadingFields read(byte[] value) {
             if (value == null) {
