@@ -84,7 +84,7 @@ chaos: venv jars  ## six faults under load on a stack of its own: every acknowle
 bench-gateway: venv jars  ## gateway load benchmark beside a raw-producer baseline
 	$(PY) bench/gateway.py
 
-bench-job: venv jars  ## feedback job throughput beside a pass-through baseline
+bench-job: venv jars  ## labelling job and whole pipeline throughput, freshness, beside their baselines
 	$(PY) bench/job.py
 
 bench-rerank: venv jars  ## re-rank endpoint latency beside the in-process scorer

@@ -247,7 +247,7 @@ class BackgroundTraffic(threading.Thread):
 
 
 def freshness(
-    bootstrap: str, settings: JobSettings, seconds: float, background_rate: int
+    bootstrap: str, settings: JobSettings, seconds: float, background_rate: int, warmup_seconds: float
 ) -> tuple[list[float], list[float]]:
     """Seconds from a probe click's send time to its feedback event being visible (read_committed),
     and, as the baseline, to the click itself being visible on the input topic (Kafka alone), with
@@ -284,6 +284,8 @@ def freshness(
     reader.start()
     background = BackgroundTraffic(bootstrap, topics.user_actions, background_rate)
     background.start()
+    # The jobs were just submitted: probe only once they run and the live load flows (a warm-up).
+    time.sleep(warmup_seconds)
     backs: list[tuple[float, Record]] = []
     end = time.monotonic() + seconds
     probe = 0
@@ -517,7 +519,7 @@ def main() -> None:
         print(f"whole pipeline, every output: {whole_eps:,.0f} events/s")
 
         jobs = pipeline.submit(stack.flink, write_config(fresh_settings, folder, "fresh"))
-        latencies = freshness(bootstrap, fresh_settings, args.freshness_seconds, args.background_rate)
+        latencies = freshness(bootstrap, fresh_settings, args.freshness_seconds, args.background_rate, quick(30.0, 5.0))
         pipeline.cancel(stack.flink, jobs)
     finally:
         AdminClient({"bootstrap.servers": bootstrap}).delete_topics(

@@ -101,6 +101,16 @@ def submit(
         if not single.path.exists():
             _fail(FileNotFoundError(f"no job script {single.path}"))
         jobs = (single,)
+    # A second copy of a running job shares its consumer group and transactional ids: the two fence
+    # each other's producers (seen to take the TaskManager down). Refuse instead.
+    running = pipeline.running(stack.flink)
+    already = [job for job in jobs if job.script in running]
+    if already:
+        names = ", ".join(f"{job.script} ({running[job.script]})" for job in already)
+        _fail(
+            StackError(f"already running: {names}; cancel it first (flink cancel <job-id>) or use `rankfeed reweight`")
+        )
+        return
     try:
         job_ids = pipeline.submit(stack.flink, job_config, jobs)
     except StackError as error:
@@ -200,7 +210,7 @@ def demo(
     sessions: Annotated[int, typer.Option(help="number of user sessions to send")] = 300,
     config: ConfigOption = None,
 ) -> None:
-    """Start everything, submit the feedback job, send synthetic traffic and show what came out."""
+    """Start everything, submit the pipeline's three jobs, send synthetic traffic and show what came out."""
     from rankfeed import demo as demo_run
 
     try:

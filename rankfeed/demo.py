@@ -153,8 +153,11 @@ def _parquet_rows(root: Path) -> dict[str, int]:
     counts = {}
     for name in ("events", "ltr_examples", "sessions"):
         path = root / name
+        if not path.exists():  # the lake has not committed a file to it yet
+            counts[name] = 0
+            continue
         dataset = ds.dataset(path, format="parquet", partitioning="hive", ignore_prefixes=[".", "_"])
-        counts[name] = int(dataset.count_rows()) if path.exists() else 0
+        counts[name] = int(dataset.count_rows())
     return counts
 
 
