@@ -1,1 +1,12 @@
-"""Library of the PyFlink feedback job: one module per stage; ``jobs/*.py`` only wires them."""
+"""The pipeline's jobs, one module per job or stage; ``jobs/*.py`` only wires them.
+
+    user-actions ─▶ labelling (labelling.py → Java io.rankfeed.flink.LabellingJob; Kafka only, 2 s checkpoints)
+                      ├─▶ user-actions-clean, feedback-events, ltr-examples, session-summaries, late, dlq
+                      └─▶ search-exposures (one record per result list, + watermark beacons)
+    search-exposures ─▶ features (features.py: hotel features, θ) ─▶ hotel-features, position-propensities
+    clean, ltr, sessions topics ─▶ lake (lake.py: Parquet, 60 s checkpoints) ─▶ events/, ltr_examples/, sessions/
+
+``rankfeed.pipeline`` submits and stops the three together; ``passthrough`` and ``io_equivalent`` are
+the benchmark's baselines; ``tables`` generates DDL from the contract, ``environment`` and
+``runner`` hold what every job script does.
+"""
