@@ -124,6 +124,14 @@ def export_ltr(
     propensity: Annotated[
         Path | None, typer.Option("--propensity", help="propensity table (JSON) to weight clicks with 1/θ_k instead")
     ] = None,
+    model_features: Annotated[
+        bool,
+        typer.Option(
+            "--model-features",
+            help="export the served model's features instead of --feature columns: given position, price, rating "
+            "and the hotel's features from hotel_features/ as they were just before each search",
+        ),
+    ] = False,
     parquet_dir: ParquetDirOption = None,
     job_config: JobConfigOption = None,
 ) -> None:
@@ -142,6 +150,7 @@ def export_ltr(
             weight=None if weight.lower() == "none" else weight,
             propensity=table,
             labels=settings.labels,
+            model_features=model_features,
         )
     except (ExportError, FileNotFoundError, ValueError) as error:
         raise _fail(error) from error
@@ -157,26 +166,25 @@ def train(
     holdout_fraction: Annotated[float, typer.Option(help="share of result lists held out for NDCG")] = 0.2,
     seed: Annotated[int, typer.Option(help="seed of the split and of LightGBM")] = 7,
     rounds: Annotated[int, typer.Option(help="boosting rounds")] = 200,
-    model_dir: Annotated[
-        Path | None, typer.Option(help="where model-plain.txt and model-ips.txt go; default: the export folder")
-    ] = None,
+    models: Annotated[
+        Path,
+        typer.Option(help="each model is written to <models>/<version>/ (model.txt, features.json, metadata.json)"),
+    ] = BUILD_DIR / "models",
 ) -> None:
     """Train LambdaMART with and without IPS weights; print NDCG@10 on held-out result lists.
 
     Both models see the same split; the logged (production) order is scored too, as the baseline.
+    Each model is saved as a versioned folder that `rankfeed rerank --model` serves and
+    `rankfeed evaluate --model` evaluates.
     """
     from rankfeed.export import ExportError, read_manifest
     from rankfeed.train import TrainResult, train_lambdamart
 
-    folder = model_dir or export_dir
     results: list[TrainResult] = []
     try:
         has_weights = read_manifest(export_dir)["weight_file"] is not None
         for use_ips in (False, True) if has_weights else (False,):
-            name = "model-ips.txt" if use_ips else "model-plain.txt"
-            results.append(
-                train_lambdamart(export_dir, holdout_fraction, seed, use_ips, rounds, model_path=folder / name)
-            )
+            results.append(train_lambdamart(export_dir, holdout_fraction, seed, use_ips, rounds, models_dir=models))
     except (ExportError, ValueError) as error:
         raise _fail(error) from error
     first = results[0]
@@ -192,7 +200,8 @@ def train(
         console.print("the export has no weight file: trained without IPS only")
     elif results[-1].uniform_weights:
         console.print("every weight is equal: the IPS model is the plain model; export with --propensity")
-    console.print(f"models in {folder}")
+    for result in results:
+        console.print(f"model {result.artifact_dir}", highlight=False)
 
 
 def report(

@@ -4,8 +4,10 @@ The booster is trained with ``lightgbm.train(objective="lambdarank")``, the same
 objective as ``lightgbm.LGBMRanker``; that wrapper needs scikit-learn, which rankfeed does not
 otherwise use.
 
-The holdout is a random share of whole result lists (never a list split in two, which would leak
-its other rows' labels). It is scored four ways, so the effect of IPS can be read off:
+The holdout is a share of whole result lists (never a list split in two, which would leak its
+other rows' labels), chosen by a seeded hash of the search id (:func:`held_out`), so that
+``rankfeed evaluate`` finds the same held-out searches again, including those without a click
+that the export never saw. It is scored four ways, so the effect of IPS can be read off:
 
 * ``ndcg_at_10``: NDCG@10 against the logged labels, as they are. Click labels are position-biased,
   so this metric rewards a model that reproduces the production order.
@@ -20,15 +22,20 @@ has NDCG 1, which says nothing about the model.
 
 from __future__ import annotations
 
+import hashlib
+from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import lightgbm as lgb
 import numpy as np
+import numpy.typing as npt
 import pyarrow.parquet as pq
 
 from rankfeed.export import ExportError, read_manifest
+from rankfeed.model import ModelArtifact, model_version
 from rankfeed.propensity import BoolArray, FloatArray, IntArray
 
 #: NDCG cut-off reported (and optimized: LightGBM's lambdarank_truncation_level defaults to 30).
@@ -58,6 +65,8 @@ class LtrData:
     group_sizes: IntArray
     weights: FloatArray | None
     positions: IntArray
+    #: The result list (search id) of each row.
+    search_ids: npt.NDArray[np.object_]
 
     @property
     def group_index(self) -> IntArray:
@@ -74,6 +83,7 @@ class LtrData:
             group_sizes=np.bincount(groups)[np.unique(groups)].astype(np.int64),
             weights=None if self.weights is None else self.weights[rows],
             positions=self.positions[rows],
+            search_ids=self.search_ids[rows],
         )
 
 
@@ -86,7 +96,8 @@ def load_export(export_dir: Path) -> LtrData:
     weights = None
     if manifest["weight_file"] is not None:
         weights = np.loadtxt(export_dir / manifest["weight_file"], dtype=np.float64, ndmin=1)
-    positions = pq.read_table(export_dir / manifest["rows_file"], columns=["position"])["position"].to_numpy()
+    rows = pq.read_table(export_dir / manifest["rows_file"], columns=["search_id", "position"])
+    positions = rows["position"].to_numpy()
     if table.shape[1] != len(feature_names) + 1 or int(group_sizes.sum()) != table.shape[0]:
         raise ExportError(
             f"{export_dir} is inconsistent: {table.shape[0]} rows of {table.shape[1]} columns, "
@@ -99,23 +110,39 @@ def load_export(export_dir: Path) -> LtrData:
         group_sizes=group_sizes,
         weights=weights,
         positions=positions.astype(np.int64),
+        search_ids=rows["search_id"].to_numpy(zero_copy_only=False).astype(object),
     )
 
 
-def split_groups(group_sizes: IntArray, holdout_fraction: float, seed: int) -> tuple[BoolArray, BoolArray]:
-    """(train rows, holdout rows): a seeded random ``holdout_fraction`` of whole lists is held out."""
+def held_out(search_ids: Sequence[str], holdout_fraction: float, seed: int) -> BoolArray:
+    """True for each search held out: the first 8 bytes of BLAKE2b(seed/search_id) below the fraction.
+
+    A function of the id alone, so every tool (training, ``rankfeed evaluate``) and every dataset
+    (examples, raw events) agrees on which searches were held out.
+    """
     if not 0.0 < holdout_fraction < 1.0:
         raise ValueError(f"holdout_fraction must be within (0, 1), got {holdout_fraction}")
-    lists = group_sizes.size
-    holdout_lists = round(lists * holdout_fraction)
-    if holdout_lists < 1 or holdout_lists >= lists:
+    limit = int(holdout_fraction * 2**64)
+    return np.fromiter(
+        (
+            int.from_bytes(hashlib.blake2b(f"{seed}/{search_id}".encode(), digest_size=8).digest(), "big") < limit
+            for search_id in search_ids
+        ),
+        dtype=np.bool_,
+        count=len(search_ids),
+    )
+
+
+def split_groups(data: LtrData, holdout_fraction: float, seed: int) -> tuple[BoolArray, BoolArray]:
+    """(train rows, holdout rows) of ``data``: whole lists, held out by :func:`held_out`."""
+    first_rows = np.concatenate(([0], np.cumsum(data.group_sizes)[:-1]))
+    held_lists = held_out(data.search_ids[first_rows].tolist(), holdout_fraction, seed)
+    if held_lists.all() or not held_lists.any():
         raise ExportError(
-            f"{lists} result lists cannot be split {1 - holdout_fraction:.0%}/{holdout_fraction:.0%} "
+            f"{held_lists.size} result lists cannot be split {1 - holdout_fraction:.0%}/{holdout_fraction:.0%} "
             "with at least one list on each side; export more data"
         )
-    held_out_list = np.zeros(lists, dtype=bool)
-    held_out_list[np.random.default_rng(seed).permutation(lists)[:holdout_lists]] = True
-    holdout = np.repeat(held_out_list, group_sizes)
+    holdout = np.repeat(held_lists, data.group_sizes)
     return ~holdout, holdout
 
 
@@ -178,7 +205,9 @@ class TrainResult:
     #: True when every weight is equal, so the IPS model is the plain model.
     uniform_weights: bool
     feature_importance: dict[str, float]
-    model_path: Path | None
+    #: The trained model with its metadata (saved under ``models_dir`` when one was given).
+    artifact: ModelArtifact
+    artifact_dir: Path | None
 
 
 def train_lambdamart(
@@ -187,20 +216,21 @@ def train_lambdamart(
     seed: int = 7,
     use_ips: bool = True,
     num_boost_round: int = 200,
-    model_path: Path | None = None,
+    models_dir: Path | None = None,
 ) -> TrainResult:
     """Train lambdarank on the export in ``export_dir`` and score it on held-out lists.
 
     With ``use_ips`` the export's weights (``ltr.csv.weight``) weight the examples; an export
     without a weight file is refused rather than silently trained unweighted. The model is saved
-    to ``model_path`` when given (LightGBM's text format, loadable with ``lightgbm.Booster``).
+    as a versioned folder under ``models_dir`` when given (``rankfeed.model.ModelArtifact``).
     """
     data = load_export(export_dir)
+    manifest = read_manifest(export_dir)
     if use_ips and data.weights is None:
         raise ExportError(
             f"{export_dir} has no weight file; export with --weight ips_weight or --propensity TABLE to train with IPS"
         )
-    train_rows, holdout_rows = split_groups(data.group_sizes, holdout_fraction, seed)
+    train_rows, holdout_rows = split_groups(data, holdout_fraction, seed)
     train, holdout = data.subset(train_rows), data.subset(holdout_rows)
     max_relevance = int(data.relevance.max())
     params = {**BASE_PARAMS, "seed": seed, "label_gain": label_gains(max_relevance)}
@@ -213,9 +243,6 @@ def train_lambdamart(
         params={"verbosity": -1},
     )
     booster = lgb.train(params, dataset, num_boost_round=num_boost_round)
-    if model_path is not None:
-        model_path.parent.mkdir(parents=True, exist_ok=True)
-        booster.save_model(str(model_path))
 
     scores = np.asarray(booster.predict(holdout.features), dtype=np.float64)
     logged = -holdout.positions.astype(np.float64)
@@ -223,16 +250,41 @@ def train_lambdamart(
     ips_gains = (2.0**holdout.relevance - 1.0) * weights
     ndcg, evaluated = ndcg_at(scores, holdout.relevance, holdout.group_sizes)
     importance = booster.feature_importance(importance_type="gain")
+    metrics = {
+        "ndcg_at_10": ndcg,
+        "ips_ndcg_at_10": ndcg_at(scores, holdout.relevance, holdout.group_sizes, gains=ips_gains)[0],
+        "logged_order_ndcg_at_10": ndcg_at(logged, holdout.relevance, holdout.group_sizes)[0],
+        "logged_order_ips_ndcg_at_10": ndcg_at(logged, holdout.relevance, holdout.group_sizes, gains=ips_gains)[0],
+    }
+    created_at = datetime.now(UTC)
+    name = "lambdamart-ips" if use_ips else "lambdamart"
+    metadata = {
+        "version": model_version(name, booster.model_to_string(), created_at),
+        "created_at": created_at.isoformat(),
+        "objective": "lambdarank",
+        "features": list(data.feature_names),
+        "training_data": {
+            "export_dir": str(export_dir),
+            "source": manifest["source"],
+            "search_time_range": manifest.get("search_time_range"),
+            "weight_source": manifest["weight_source"] if use_ips else None,
+            "propensity_version": (manifest["propensity"] or {}).get("version") if use_ips else None,
+            "train_lists": int(train.group_sizes.size),
+            "train_rows": int(train.relevance.size),
+        },
+        "holdout": {"fraction": holdout_fraction, "seed": seed, "lists": int(holdout.group_sizes.size)},
+        "metrics": {**metrics, "evaluated_lists": evaluated},
+        "params": {**params, "num_boost_round": num_boost_round},
+    }
+    artifact = ModelArtifact(booster, data.feature_names, metadata)
     return TrainResult(
         use_ips=use_ips,
-        ndcg_at_10=ndcg,
-        ips_ndcg_at_10=ndcg_at(scores, holdout.relevance, holdout.group_sizes, gains=ips_gains)[0],
-        logged_order_ndcg_at_10=ndcg_at(logged, holdout.relevance, holdout.group_sizes)[0],
-        logged_order_ips_ndcg_at_10=ndcg_at(logged, holdout.relevance, holdout.group_sizes, gains=ips_gains)[0],
+        **metrics,
         train_lists=int(train.group_sizes.size),
         holdout_lists=int(holdout.group_sizes.size),
         evaluated_lists=evaluated,
         uniform_weights=data.weights is None or bool(np.all(data.weights == data.weights[0])),
         feature_importance={name: float(value) for name, value in zip(data.feature_names, importance, strict=True)},
-        model_path=model_path,
+        artifact=artifact,
+        artifact_dir=artifact.save(models_dir) if models_dir is not None else None,
     )

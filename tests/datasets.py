@@ -157,3 +157,44 @@ def write_ltr_dataset(
 
 def _nullable(values: np.ndarray[Any, Any]) -> list[float | None]:
     return [None if np.isnan(v) else float(v) for v in values]
+
+
+def write_hotel_feature_history(parquet_dir: Path, records: list[dict[str, Any]]) -> pa.Table:
+    """``records`` (HotelFeatures dicts) as the lake job writes ``hotel_features/``; returns them as a table."""
+    schema = arrow_schema(schemas.HOTEL_FEATURES)
+    table = pa.Table.from_pylist(records, schema=schema)
+    write_dataset(table, parquet_dir / "hotel_features", "updated_at")
+    return table
+
+
+def hotel_feature_updates(
+    hotels: list[str], start: datetime, updates: int, every: timedelta, seed: int = 0
+) -> list[dict[str, Any]]:
+    """Growing counts for each hotel: a global update every ``every`` from ``start``, each with a destination row."""
+    rng = np.random.default_rng(seed)
+    records: list[dict[str, Any]] = []
+    for number, hotel_id in enumerate(hotels):
+        examined = clicks = books = quick_backs = 0.0
+        for step in range(updates):
+            examined += float(rng.integers(0, 40))
+            clicks += float(rng.binomial(int(examined), 0.05)) if examined else 0.0
+            books += float(rng.integers(0, 2))
+            quick_backs = min(clicks, quick_backs + float(rng.integers(0, 2)))
+            at = start + every * step + timedelta(milliseconds=number)
+            for destination in (None, "Paris"):
+                records.append(
+                    {
+                        "hotel_id": hotel_id,
+                        "destination": destination,
+                        "updated_at": at,
+                        "impressions": examined * 2,
+                        "examined_impressions": examined if destination is None else examined / 2,
+                        "clicks": clicks,
+                        "books": books,
+                        "quick_backs": quick_backs,
+                        "mean_dwell_seconds": None,
+                        "debiased_ctr": None,
+                        "debiased_book_rate": None,
+                    }
+                )
+    return records

@@ -1,7 +1,7 @@
 """The re-rank service as an ASGI application.
 
 =========================  ==========================================================================
-``POST /v1/rerank``        200 ``{"ranking": [{"hotel_id", "score", "known"}, …], "features_version"}``
+``POST /v1/rerank``        200 ``{"ranking": [{"hotel_id", "score", "known"}, …], "features_version", "model"}``
                            ordered by score (ties in the given order); 400 body not JSON; 413 body too
                            large; 408 body too slow; 415 not JSON content; 422 invalid request (every
                            problem listed); 503 features still loading (``Retry-After``)
@@ -24,9 +24,10 @@ import orjson
 
 from rankfeed import asgi as http
 from rankfeed.asgi import Receive, Scope, Send
+from rankfeed.model import ModelArtifact
 from rankfeed.rerank.features import FeatureStore
 from rankfeed.rerank.request import InvalidRequest, Problem, parse_request
-from rankfeed.rerank.scoring import Scorer, ScoringParameters
+from rankfeed.rerank.scoring import ModelScorer, Scorer, ScoringParameters
 from rankfeed.rerank.settings import RerankSettings
 
 log = logging.getLogger(__name__)
@@ -58,6 +59,7 @@ class RerankApp:
     def __init__(self, settings: RerankSettings) -> None:
         self.settings = settings
         self.scorer = Scorer(ScoringParameters.from_settings(settings))
+        self.model = ModelScorer(ModelArtifact.load(settings.model)) if settings.model is not None else None
         self.store = FeatureStore(
             settings.kafka,
             settings.topics.hotel_features,
@@ -135,9 +137,13 @@ class RerankApp:
             await http.respond(send, 503, body, [(b"retry-after", b"1")])
             return
         version = self.store.version
-        ranked = self.scorer.rank(request.hotel_ids, self.store, request.destination, request.positions)
+        if self.model is None:
+            ranked = self.scorer.rank(request.hotel_ids, self.store, request.destination, request.positions)
+        else:
+            ranked = self.model.rank(request.hotel_ids, self.store, request.positions, request.prices, request.ratings)
         response: dict[str, Any] = {
             "ranking": [{"hotel_id": hotel.hotel_id, "score": hotel.score, "known": hotel.known} for hotel in ranked],
             "features_version": version,
+            "model": self.model.artifact.version if self.model is not None else None,
         }
         await http.respond(send, 200, orjson.dumps(response))

@@ -12,6 +12,9 @@ def rerank(
     host: Annotated[str | None, typer.Option(help="address to listen on (default 127.0.0.1)")] = None,
     port: Annotated[int | None, typer.Option(help="TCP port (default 8001)")] = None,
     config: Annotated[Path | None, typer.Option("--config", help="YAML file of RerankSettings values")] = None,
+    model: Annotated[
+        Path | None, typer.Option("--model", help="a model folder from `rankfeed train`: rank by its score")
+    ] = None,
 ) -> None:
     """Run the re-rank endpoint: POST /v1/rerank orders hotel ids by the given order and live, debiased engagement.
 
@@ -23,7 +26,7 @@ def rerank(
     from rankfeed.settings import load_settings
 
     settings = load_settings(RerankSettings, config)
-    given = {name: value for name, value in (("host", host), ("port", port)) if value is not None}
+    given = {name: value for name, value in (("host", host), ("port", port), ("model", model)) if value is not None}
     serve(settings.model_copy(update=given))
 
 

@@ -38,6 +38,10 @@ class RerankSettings(_Settings):
     #: A PropensityTable JSON (``rankfeed propensity``): its θ_k becomes the position prior instead of 1/log2(k+1).
     propensity_table: Path | None = None
 
+    #: A model folder written by ``rankfeed train`` (``rankfeed.model.ModelArtifact``): when set, hotels
+    #: are ordered by its score over ``rankfeed.model.FEATURES`` instead of the blended score above.
+    model: Path | None = None
+
     #: Most hotel ids one request may carry.
     max_items: int = Field(default=500, ge=1)
     #: Longest request body accepted, in bytes (HTTP 413 beyond).
