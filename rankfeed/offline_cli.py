@@ -1,4 +1,4 @@
-"""Offline commands: estimate position bias, export LTR examples for LightGBM, train, report.
+"""Offline commands: estimate position bias, export LTR examples for LightGBM, train, evaluate, report.
 
 Each function is a typer command registered on the main app in ``rankfeed.cli``. The heavy
 libraries (LightGBM, matplotlib) are imported inside the commands, so ``rankfeed --help`` and the
@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from enum import StrEnum
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.console import Console
@@ -18,6 +18,9 @@ from rich.table import Table
 
 from rankfeed.propensity import DEFAULT_MAX_WEIGHT, DEFAULT_PRIOR_STRENGTH
 from rankfeed.settings import BUILD_DIR, JobSettings, load_settings
+
+if TYPE_CHECKING:
+    from rankfeed.evaluate import Evaluation
 
 console = Console()
 
@@ -229,3 +232,75 @@ def report(
     console.print(
         f"wrote {written.index_path} ({len(written.plots)} plots, impressions from {written.impressions_source})"
     )
+
+
+def evaluate(
+    model: Annotated[Path, typer.Option("--model", help="a model folder written by `rankfeed train`")],
+    propensity: Annotated[
+        Path, typer.Option("--propensity", help="propensity table (JSON) from `rankfeed propensity`: θ_k")
+    ] = BUILD_DIR / "propensity.json",
+    k: Annotated[int, typer.Option(help="cut-off of clicks@k and bookings@k")] = 10,
+    max_weight: Annotated[
+        float | None, typer.Option(help="clip 1/θ at this; default: the propensity table's max_weight")
+    ] = None,
+    searches: Annotated[
+        str, typer.Option(help="holdout (the searches the model's training held out) or all")
+    ] = "holdout",
+    bootstrap: Annotated[int, typer.Option(help="bootstrap replicates of the 95% intervals")] = 1000,
+    seed: Annotated[int, typer.Option(help="seed of the bootstrap")] = 0,
+    out: Annotated[Path | None, typer.Option("--out", help="also write the result as JSON here")] = None,
+    parquet_dir: ParquetDirOption = None,
+    job_config: JobConfigOption = None,
+) -> None:
+    """Estimate offline what --model would have achieved on the logged searches: clicks@k and bookings@k.
+
+    IPS and self-normalized IPS under the position-based model (θ from --propensity), clipped,
+    with 95% bootstrap intervals, beside the logging policy's observed value.
+    """
+    import json
+
+    from rankfeed.evaluate import evaluate_model
+    from rankfeed.export import ExportError
+    from rankfeed.model import ModelArtifact, ModelError
+    from rankfeed.propensity import PropensityTable
+
+    if searches not in ("holdout", "all"):
+        raise _fail(ValueError(f"--searches must be holdout or all, not {searches!r}"))
+    try:
+        result = evaluate_model(
+            parquet_dir or _job_settings(job_config).parquet_dir,
+            ModelArtifact.load(model),
+            PropensityTable.load(propensity),
+            k=k,
+            max_weight=max_weight,
+            which_searches="holdout" if searches == "holdout" else "all",
+            replicates=bootstrap,
+            seed=seed,
+        )
+    except (ExportError, ModelError, FileNotFoundError, ValueError) as error:
+        raise _fail(error) from error
+    console.print(evaluation_table(result))
+    if out is not None:
+        out.parent.mkdir(parents=True, exist_ok=True)
+        out.write_text(json.dumps(result.as_json(), indent=2) + "\n", encoding="utf-8")
+        console.print(f"wrote {out}")
+
+
+def evaluation_table(result: Evaluation) -> Table:
+    """The estimates as a table: one row per metric, the logged order's value beside the model's."""
+    title = (
+        f"model {result.model_version} on {result.searches:,} {result.which_searches} searches "
+        f"(θ {result.propensity_version}, clip {result.max_weight:g}): per search, 95% intervals"
+    )
+    table = Table(title=title)
+    for column in ("metric", "logged order", "model: IPS", "model: SNIPS"):
+        table.add_column(column)
+    for estimate in result.estimates:
+        table.add_row(
+            estimate.metric,
+            *(
+                f"{value.estimate:.4f} [{value.low:.4f}, {value.high:.4f}]"
+                for value in (estimate.logged, estimate.ips, estimate.snips)
+            ),
+        )
+    return table
