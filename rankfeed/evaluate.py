@@ -38,12 +38,11 @@ from typing import Literal
 
 import numpy as np
 import pyarrow as pa
-import pyarrow.compute as pc
 
-from rankfeed.datasets import EVENTS_DATASET
-from rankfeed.export import ExportError, dataset_path, epoch_ms, open_dataset, read_hotel_feature_history
+from rankfeed.export import ExportError, read_hotel_feature_history
 from rankfeed.model import ModelArtifact, feature_matrix, point_in_time_rows
-from rankfeed.propensity import BoolArray, FloatArray, IntArray, PropensityTable, propensities
+from rankfeed.propensity import FloatArray, IntArray, PropensityTable, propensities
+from rankfeed.searches import LoggedSearches, load_logged_searches
 from rankfeed.train import held_out
 
 #: Cut-off of clicks@k and bookings@k by default: the first page.
@@ -165,89 +164,6 @@ def rank_within_lists(list_index: IntArray, scores: FloatArray, logged_positions
 
 
 @dataclass(frozen=True)
-class LoggedSearches:
-    """Every shown hotel of logged searches (from ``events/``), lists contiguous and numbered 0..N-1."""
-
-    list_index: IntArray
-    search_ids: list[str]
-    hotel_ids: list[str]
-    positions: IntArray
-    prices: list[float | None]
-    ratings: list[float | None]
-    search_time_ms: IntArray
-    clicks: FloatArray
-    bookings: FloatArray
-
-    @property
-    def searches(self) -> int:
-        return int(self.list_index.max()) + 1 if self.list_index.size else 0
-
-    def subset(self, lists: BoolArray) -> LoggedSearches:
-        """The searches where ``lists`` (one flag per search) is true, renumbered 0..n-1."""
-        rows = lists[self.list_index]
-        kept = np.flatnonzero(rows)
-        renumber = np.cumsum(lists) - 1
-        return LoggedSearches(
-            list_index=renumber[self.list_index[rows]].astype(np.int64),
-            search_ids=[self.search_ids[i] for i in kept],
-            hotel_ids=[self.hotel_ids[i] for i in kept],
-            positions=self.positions[rows],
-            prices=[self.prices[i] for i in kept],
-            ratings=[self.ratings[i] for i in kept],
-            search_time_ms=self.search_time_ms[rows],
-            clicks=self.clicks[rows],
-            bookings=self.bookings[rows],
-        )
-
-
-def load_logged_searches(parquet_dir: Path) -> LoggedSearches:
-    """Each ``search`` action's full result list from ``events/``, with its clicks and bookings.
-
-    A search is counted once (its first event); clicks and bookings are matched by (search_id,
-    hotel_id), several clicks on one hotel counting once. Searches with no result list or no id are
-    skipped. An ExportError when ``events/`` has no search.
-    """
-    path = dataset_path(parquet_dir, EVENTS_DATASET)
-    columns = ["action_type", "search_id", "hotel_id", "timestamp", "impressions"]
-    actions = open_dataset(path).to_table(
-        columns=columns, filter=pc.field("action_type").isin(["search", "click", "book"])
-    )
-    is_search = pc.and_(
-        pc.equal(actions["action_type"], "search"),
-        pc.and_(pc.is_valid(actions["search_id"]), pc.is_valid(actions["impressions"])),
-    )
-    searches = actions.filter(is_search).sort_by([("timestamp", "ascending"), ("search_id", "ascending")])
-    if searches.num_rows == 0:
-        raise ExportError(f"{path} holds no search with a result list; run the pipeline on some traffic first")
-    search_ids = searches["search_id"].to_pylist()
-    _, first = np.unique(np.array(search_ids, dtype=object), return_index=True)
-    searches = searches.take(pa.array(np.sort(first)))
-    lengths = pc.list_value_length(searches["impressions"]).to_numpy(zero_copy_only=False)
-    shown = pc.list_flatten(searches["impressions"])
-    list_index = np.repeat(np.arange(searches.num_rows, dtype=np.int64), lengths)
-    row_search_ids = np.array(searches["search_id"].to_pylist(), dtype=object)[list_index].tolist()
-    hotel_ids = pc.struct_field(shown, "hotel_id").to_pylist()
-    outcomes = actions.filter(pc.is_in(actions["action_type"], pa.array(["click", "book"])))
-
-    def matched(action_type: str) -> FloatArray:
-        chosen = outcomes.filter(pc.equal(outcomes["action_type"], action_type))
-        pairs = set(zip(chosen["search_id"].to_pylist(), chosen["hotel_id"].to_pylist(), strict=True))
-        return np.array([(s, h) in pairs for s, h in zip(row_search_ids, hotel_ids, strict=True)], dtype=np.float64)
-
-    return LoggedSearches(
-        list_index=list_index,
-        search_ids=row_search_ids,
-        hotel_ids=hotel_ids,
-        positions=pc.struct_field(shown, "position").to_numpy(zero_copy_only=False).astype(np.int64),
-        prices=pc.struct_field(shown, "price").to_pylist(),
-        ratings=pc.struct_field(shown, "rating").to_pylist(),
-        search_time_ms=epoch_ms(searches["timestamp"])[list_index],
-        clicks=matched("click"),
-        bookings=matched("book"),
-    )
-
-
-@dataclass(frozen=True)
 class Evaluation:
     """``rankfeed evaluate``'s answer: the model's estimated clicks@k and bookings@k beside the logged order's."""
 
@@ -310,9 +226,7 @@ def evaluate_model(
         holdout = artifact.metadata.get("holdout")
         if not holdout:
             raise ExportError(f"model {artifact.version} records no holdout; evaluate with --searches all")
-        first_rows = np.searchsorted(logged.list_index, np.arange(logged.searches))
-        ids = [logged.search_ids[i] for i in first_rows]
-        logged = logged.subset(held_out(ids, holdout["fraction"], holdout["seed"]))
+        logged = logged.subset(held_out(logged.list_search_ids, holdout["fraction"], holdout["seed"]))
         if logged.searches == 0:
             raise ExportError("none of the logged searches was held out from training; evaluate with --searches all")
     cut = propensity.max_weight if max_weight is None else max_weight

@@ -52,7 +52,7 @@ import pyarrow.parquet as pq
 from rankfeed import schemas
 from rankfeed.datasets import HOTEL_FEATURES_DATASET, LTR_DATASET, PARTITION_COLUMNS
 from rankfeed.model import FEATURES as MODEL_FEATURES
-from rankfeed.model import HISTORY_COLUMNS, feature_matrix, point_in_time_rows
+from rankfeed.model import HISTORY_COLUMNS, epoch_ms, feature_matrix, point_in_time_rows
 from rankfeed.propensity import PropensityTable
 from rankfeed.settings import LabelTable
 
@@ -221,6 +221,8 @@ def export_ltr(
         if weight_column not in columns:
             columns.append(weight_column)
     table = read_ltr_examples(parquet_dir, columns)
+    if model_features:
+        table = _full_lists(parquet_dir, table, label_table, weight_column)
     table = table.sort_by([("search_time", "ascending"), ("search_id", "ascending"), ("position", "ascending")])
     group_sizes = _group_sizes(table)
 
@@ -318,11 +320,45 @@ def read_hotel_feature_history(parquet_dir: Path) -> pa.Table:
     return table
 
 
-def epoch_ms(times: pa.ChunkedArray | pa.Array) -> np.ndarray[Any, np.dtype[np.int64]]:
-    """UTC timestamps as epoch milliseconds, whatever unit Parquet stored them in."""
-    millis = pc.cast(pc.cast(times, pa.timestamp("ms", tz="UTC")), pa.int64())
-    values: np.ndarray[Any, np.dtype[np.int64]] = millis.to_numpy(zero_copy_only=False).astype(np.int64)
-    return values
+def _full_lists(parquet_dir: Path, examples: pa.Table, labels: LabelTable, weight_column: str | None) -> pa.Table:
+    """``examples`` completed to the full result lists of their searches, from ``events/``.
+
+    Each hotel a search showed becomes a row, its label and weight from its example, or an ignore
+    (weight 1) for a hotel below the deepest click that has none; lists without any example stay
+    out, as the labelling job leaves them out. IPS training ranks every shown hotel (Joachims et al.
+    2017): keeping only the rows down to the deepest click selects rows on the click, and makes
+    deep positions look clicked more often than they were.
+    """
+    from rankfeed.searches import load_logged_searches  # it reads events/ with this module's helpers
+
+    logged = load_logged_searches(parquet_dir)
+    shown = pa.table(
+        {
+            "search_id": logged.search_ids,
+            "hotel_id": logged.hotel_ids,
+            "search_time": pa.array(logged.search_time_ms, pa.timestamp("ms", tz="UTC")),
+            "position": pa.array(logged.positions, examples.schema.field("position").type),
+            "price": pa.array(logged.prices, pa.float64()),
+            "rating": pa.array(logged.ratings, pa.float64()),
+        }
+    )
+    per_search = examples.group_by("search_id").aggregate([("ranking_randomized", "max")])
+    per_search = per_search.rename_columns([name.removesuffix("_max") for name in per_search.column_names])
+    label_columns = ["search_id", "hotel_id", "label", "label_kind"]
+    if weight_column is not None:
+        label_columns.append(weight_column)
+    joined = shown.join(per_search, "search_id", join_type="inner").join(
+        examples.select(label_columns), ["search_id", "hotel_id"], join_type="left outer"
+    )
+    filled = {
+        "label": pc.fill_null(joined["label"], labels.ignore),
+        "label_kind": pc.fill_null(joined["label_kind"], IGNORED_KIND),
+    }
+    if weight_column is not None:
+        filled[weight_column] = pc.fill_null(joined[weight_column], 1.0)
+    for name, column in filled.items():
+        joined = joined.set_column(joined.schema.get_field_index(name), name, column)
+    return joined
 
 
 def _model_feature_columns(table: pa.Table, history: pa.Table) -> dict[str, Any]:

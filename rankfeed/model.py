@@ -40,6 +40,7 @@ from typing import Any
 
 import lightgbm as lgb
 import numpy as np
+import numpy.typing as npt
 import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -135,6 +136,13 @@ def feature_matrix(
     return matrix
 
 
+def epoch_ms(times: pa.ChunkedArray | pa.Array) -> npt.NDArray[np.int64]:
+    """Timestamps as epoch milliseconds, whatever unit Parquet stored; zone-less ones are UTC, as Flink writes them."""
+    millis = pc.cast(pc.cast(times, pa.timestamp("ms")), pa.int64())
+    values: npt.NDArray[np.int64] = millis.to_numpy(zero_copy_only=False).astype(np.int64)
+    return values
+
+
 def point_in_time_rows(
     hotel_ids: Sequence[str], times_ms: Sequence[int] | np.ndarray[Any, Any], history: pa.Table
 ) -> list[FeatureRow | None]:
@@ -149,8 +157,9 @@ def point_in_time_rows(
     times = np.asarray(times_ms, dtype=np.int64)
     if len(hotel_ids) != times.size:
         raise ValueError(f"{len(hotel_ids)} hotel ids for {times.size} times; give one time per hotel id")
-    updates = history.filter(pc.is_null(history["destination"])).select(list(HISTORY_COLUMNS)).to_pandas()
-    updates["at_ms"] = updates["updated_at"].astype("datetime64[ms, UTC]").astype("int64")
+    global_rows = history.filter(pc.is_null(history["destination"])).select(list(HISTORY_COLUMNS))
+    updates = global_rows.to_pandas()
+    updates["at_ms"] = epoch_ms(global_rows["updated_at"])
     wanted = pd.DataFrame({"hotel_id": list(hotel_ids), "at_ms": times, "order": np.arange(times.size)})
     # pandas' as-of join: per hotel the last update strictly before each time (an exact match is excluded).
     joined = pd.merge_asof(

@@ -23,6 +23,7 @@ from rankfeed.model import FEATURES, ModelArtifact, ModelError, feature_matrix, 
 from rankfeed.propensity import PropensityTable, default_theta
 from rankfeed.rerank.features import FeatureStore, feature_key
 from rankfeed.rerank.scoring import ModelScorer
+from rankfeed.searches import load_logged_searches
 from rankfeed.settings import KafkaSettings
 from rankfeed.train import train_lambdamart
 from tests.datasets import (
@@ -40,7 +41,7 @@ HOTELS = [f"H{number:05d}" for number in range(300)]
 def lake(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, pa.Table, pa.Table]:
     """(parquet_dir, ltr examples, hotel-features history): 400 searches 20 s apart, updates every 10 min."""
     parquet_dir = tmp_path_factory.mktemp("lake")
-    examples = write_ltr_dataset(parquet_dir)
+    examples = write_ltr_dataset(parquet_dir, events=True)
     history = write_hotel_feature_history(
         parquet_dir, hotel_feature_updates(HOTELS, START - timedelta(minutes=30), 20, timedelta(minutes=10))
     )
@@ -73,11 +74,14 @@ def test_training_and_serving_build_identical_vectors(lake: tuple[Path, pa.Table
     assert tuple(manifest["features"]) == FEATURES
     artifact = train_lambdamart(exported, num_boost_round=5).artifact
     scorer = ModelScorer(artifact)
-    examples = pq.read_table(exported / "rows.parquet").join(
-        pa.Table.from_pylist(lake[1].select(["search_id", "hotel_id", "price", "rating"]).to_pylist()),
-        ["search_id", "hotel_id"],
-    )
-    by_example = {(row["search_id"], row["hotel_id"]): (row["price"], row["rating"]) for row in examples.to_pylist()}
+    # What the frontend showed (and would send to the re-ranker): the result lists of events/.
+    logged = load_logged_searches(lake[0])
+    by_example = {
+        (search_id, hotel_id): (price, rating)
+        for search_id, hotel_id, price, rating in zip(
+            logged.search_ids, logged.hotel_ids, logged.prices, logged.ratings, strict=True
+        )
+    }
     compared = 0
     # Searches early (few updates yet), in the middle and at the end of the history.
     searches = rows["search_id"].drop_duplicates()
