@@ -200,7 +200,7 @@ def model_positions(artifact: ModelArtifact, logged: LoggedSearches, history: pa
     """Where ``artifact`` would have put each logged hotel, scoring it on its features as of its search."""
     rows = point_in_time_rows(logged.hotel_ids, logged.search_time_ms, history)
     features = feature_matrix(logged.positions.tolist(), logged.prices, logged.ratings, rows)
-    return rank_within_lists(logged.list_index, artifact.score(features), logged.positions)
+    return rank_within_lists(logged.list_index, artifact.score_served(features), logged.positions)
 
 
 def evaluate_model(

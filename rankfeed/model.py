@@ -66,6 +66,12 @@ FEATURES = (
     "quick_back_rate",
 )
 
+#: Directions the score may move in with a feature, all else equal (LightGBM's monotone constraints):
+#: a hotel shown lower by the caller's ranker, or with more quick-backs, never scores higher; one with
+#: more satisfied clicks or bookings per examined impression never scores lower. They keep a model
+#: trained on noisy clicks from learning accidents (a dip in some click-rate range) as rules.
+MONOTONE = {"given_position": -1, "satisfied_ctr": 1, "book_rate": 1, "quick_back_rate": -1}
+
 MODEL_FILE = "model.txt"
 FEATURES_FILE = "features.json"
 METADATA_FILE = "metadata.json"
@@ -224,12 +230,23 @@ class ModelArtifact:
         return cls(booster, features, metadata)
 
     def check_servable(self) -> None:
-        """A ModelError unless the model uses exactly :data:`FEATURES`, the ones the service can compute."""
-        if self.features != FEATURES:
+        """A ModelError unless the model's features are among :data:`FEATURES`, the ones the service computes."""
+        unknown = [name for name in self.features if name not in FEATURES]
+        if unknown:
             raise ModelError(
-                f"model {self.version} was trained on {list(self.features)}; the re-ranker computes "
-                f"{list(FEATURES)}. Export with --model-features and train again"
+                f"model {self.version} was trained on {unknown}, which the re-ranker does not compute "
+                f"(it computes {list(FEATURES)}). Export with --model-features and train again"
             )
+
+    def score_served(self, features: FloatArray) -> FloatArray:
+        """One score per row of ``features``, a (hotels × len(FEATURES)) matrix from :func:`feature_matrix`.
+
+        The model's own features are taken from it by name, so a model trained on some of them is served too.
+        """
+        self.check_servable()
+        if features.ndim != 2 or features.shape[1] != len(FEATURES):
+            raise ModelError(f"expected the {len(FEATURES)} columns of feature_matrix, got shape {features.shape}")
+        return self.score(features[:, [FEATURES.index(name) for name in self.features]])
 
 
 def model_version(name: str, model_text: str, created_at: datetime) -> str:

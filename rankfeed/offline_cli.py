@@ -169,6 +169,9 @@ def train(
     holdout_fraction: Annotated[float, typer.Option(help="share of result lists held out for NDCG")] = 0.2,
     seed: Annotated[int, typer.Option(help="seed of the split and of LightGBM")] = 7,
     rounds: Annotated[int, typer.Option(help="boosting rounds")] = 200,
+    feature: Annotated[
+        list[str] | None, typer.Option("--feature", help="train on this exported feature only, repeatable; default all")
+    ] = None,
     models: Annotated[
         Path,
         typer.Option(help="each model is written to <models>/<version>/ (model.txt, features.json, metadata.json)"),
@@ -187,7 +190,11 @@ def train(
     try:
         has_weights = read_manifest(export_dir)["weight_file"] is not None
         for use_ips in (False, True) if has_weights else (False,):
-            results.append(train_lambdamart(export_dir, holdout_fraction, seed, use_ips, rounds, models_dir=models))
+            results.append(
+                train_lambdamart(
+                    export_dir, holdout_fraction, seed, use_ips, rounds, models_dir=models, features=feature
+                )
+            )
     except (ExportError, ValueError) as error:
         raise _fail(error) from error
     first = results[0]

@@ -179,6 +179,17 @@ def test_artifact_round_trip_and_refusals(exported: Path, tmp_path: Path) -> Non
         loaded.score(probe[:, :3])
     with pytest.raises(ModelError, match="not a model folder"):
         ModelArtifact.load(tmp_path)
-    other = ModelArtifact(loaded.booster, ("price",), loaded.metadata)
-    with pytest.raises(ModelError, match="--model-features"):
+    other = ModelArtifact(loaded.booster, ("price", "price_zscore"), loaded.metadata)
+    with pytest.raises(ModelError, match="price_zscore"):
         other.check_servable()
+
+
+def test_a_model_trained_on_some_features_is_served_from_the_full_vector(exported: Path) -> None:
+    chosen = ("satisfied_ctr", "given_position")
+    artifact = train_lambdamart(exported, num_boost_round=5, features=chosen).artifact
+    assert artifact.features == chosen and tuple(artifact.booster.feature_name()) == chosen
+    full = np.random.default_rng(1).random((6, len(FEATURES)))
+    selected = full[:, [FEATURES.index("satisfied_ctr"), FEATURES.index("given_position")]]
+    np.testing.assert_array_equal(artifact.score_served(full), artifact.score(selected))
+    with pytest.raises(ExportError, match="not in the export"):
+        train_lambdamart(exported, num_boost_round=5, features=("price_zscore",))

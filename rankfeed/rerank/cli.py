@@ -15,6 +15,15 @@ def rerank(
     model: Annotated[
         Path | None, typer.Option("--model", help="a model folder from `rankfeed train`: rank by its score")
     ] = None,
+    interleave_candidate: Annotated[
+        Path | None,
+        typer.Option(
+            "--interleave-candidate",
+            help="a candidate model folder: answer with a team-draft interleaving of the control "
+            "(--model, else the given order) and this model",
+        ),
+    ] = None,
+    experiment: Annotated[str | None, typer.Option(help="the interleaving experiment's name")] = None,
 ) -> None:
     """Run the re-rank endpoint: POST /v1/rerank orders hotel ids by the given order and live, debiased engagement.
 
@@ -26,7 +35,14 @@ def rerank(
     from rankfeed.settings import load_settings
 
     settings = load_settings(RerankSettings, config)
-    given = {name: value for name, value in (("host", host), ("port", port), ("model", model)) if value is not None}
+    options = {
+        "host": host,
+        "port": port,
+        "model": model,
+        "interleave_candidate": interleave_candidate,
+        "experiment": experiment,
+    }
+    given = {name: value for name, value in options.items() if value is not None}
     serve(settings.model_copy(update=given))
 
 

@@ -1,7 +1,7 @@
 """What a ``POST /v1/rerank`` body must be, checked by hand in one pass (a schema library costs more here).
 
 ``{"hotel_ids": ["h1", ...], "destination": "paris" | null, "query": "..." | null, "positions": [1, ...] | null,
-"prices": [120.0, null, ...] | null, "ratings": [4.5, ...] | null}``
+"prices": [120.0, null, ...] | null, "ratings": [4.5, ...] | null, "search_id": "..." | null}``
 
 * ``hotel_ids``: 1 to ``max_items`` distinct, non-empty strings in the order the caller's ranker chose;
 * ``destination``: selects the hotels' destination-specific features when they exist;
@@ -9,6 +9,8 @@
   (the features are per hotel and destination, not per query);
 * ``positions``: the 1-based position each hotel was shown at (e.g. 21… on page 2), one per id;
   default 1, 2, 3, …
+* ``search_id``: the caller's id of the search; an interleaved answer uses it as its interleaving_id
+  (so the same search always gets the same interleaving), else one is generated;
 * ``prices``, ``ratings``: the price per night and the rating (0-5) shown for each hotel, null where
   unknown; features of a served model (``--model``), ignored by the default score.
 
@@ -26,7 +28,7 @@ import orjson
 
 from rankfeed.asgi import json_type
 
-FIELDS = ("hotel_ids", "destination", "query", "positions", "prices", "ratings")
+FIELDS = ("hotel_ids", "destination", "query", "positions", "prices", "ratings", "search_id")
 #: More problems than this in one body are not listed: the first ones tell the caller what is wrong.
 MAX_PROBLEMS = 20
 
@@ -61,6 +63,7 @@ class RerankRequest:
     positions: list[int] | None = None
     prices: list[float | None] | None = None
     ratings: list[float | None] | None = None
+    search_id: str | None = None
 
 
 def parse_request(body: bytes, max_items: int) -> RerankRequest:
@@ -95,9 +98,10 @@ def parse_request(body: bytes, max_items: int) -> RerankRequest:
     positions = _positions(document, expected, problems)
     prices = _numbers(document, "prices", None, expected, problems)
     ratings = _numbers(document, "ratings", 5.0, expected, problems)
+    search_id = _optional_string(document, "search_id", problems)
     if problems or hotel_ids is None:
         raise InvalidRequest(422, problems)
-    return RerankRequest(hotel_ids, destination, query, positions, prices, ratings)
+    return RerankRequest(hotel_ids, destination, query, positions, prices, ratings, search_id)
 
 
 def _hotel_ids(document: dict[str, Any], max_items: int, problems: list[Problem]) -> list[str] | None:

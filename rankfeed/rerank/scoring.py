@@ -246,7 +246,7 @@ class ModelScorer:
     ) -> list[RankedHotel]:
         """``hotel_ids`` ordered by the model's score, ties in the given order."""
         matrix, known = self.features(hotel_ids, features, positions, prices, ratings)
-        scores = self.artifact.score(matrix).tolist()
+        scores = self.artifact.score_served(matrix).tolist()
         scored = [RankedHotel(*item) for item in zip(hotel_ids, scores, known, strict=True)]
         scored.sort(key=_descending_score)
         return scored

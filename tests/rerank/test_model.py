@@ -58,7 +58,7 @@ def test_the_model_orders_by_what_it_learnt_from_live_features(
 
     # The scores are the model's, over the vector the shared feature function builds from the same inputs.
     rows = {record["hotel_id"]: row_from_record(record) for record in records}
-    expected = ModelArtifact.load(folder).score(
+    expected = ModelArtifact.load(folder).score_served(
         feature_matrix(fields["positions"], fields["prices"], fields["ratings"], [rows.get(h) for h in hotel_ids])
     )
     served = {item["hotel_id"]: item["score"] for item in body["ranking"]}
@@ -81,9 +81,47 @@ def test_prices_and_ratings_are_checked(start_reranker: RerankerFactory, tmp_pat
 def test_a_model_without_the_served_features_is_refused_at_start(bootstrap_servers: str, tmp_path: Path) -> None:
     booster = lgb.train(
         {"objective": "regression", "verbosity": -1},
-        lgb.Dataset(np.random.default_rng(0).random((50, 1)), label=np.arange(50.0), feature_name=["price"]),
+        lgb.Dataset(np.random.default_rng(0).random((50, 1)), label=np.arange(50.0), feature_name=["price_zscore"]),
         num_boost_round=2,
     )
-    folder = ModelArtifact(booster, ("price",), {"version": "price-only"}).save(tmp_path)
+    folder = ModelArtifact(booster, ("price_zscore",), {"version": "price-z"}).save(tmp_path)
     with pytest.raises(ModelError, match="--model-features"):
         RerankApp(rerank_settings(bootstrap_servers, Topics(), model=folder))
+
+
+def test_an_interleaved_answer_names_each_hotels_team_and_is_reproducible(
+    start_reranker: RerankerFactory, publisher: FeaturePublisher, tmp_path: Path
+) -> None:
+    folder = ctr_model(tmp_path)
+    hotel_ids = [f"h-{number}" for number in range(10)]
+    # The candidate orders by click rate (h-9 best); the control is the given order (h-0 first).
+    publisher.publish(
+        *(
+            features_record(hotel_id, examined_impressions=400.0, clicks=10.0 * n)
+            for n, hotel_id in enumerate(hotel_ids)
+        )
+    )
+    reranker = start_reranker(interleave_candidate=folder, experiment="ctr-vs-given")
+    reranker.wait_until_ready()
+
+    first = reranker.rerank(hotel_ids, search_id="search-1")
+    assert first.status_code == 200, first.text
+    body = first.json()
+    assert (body["experiment"], body["interleaving_id"], body["model"]) == (
+        "ctr-vs-given",
+        "search-1",
+        "ctr-test-model",
+    )
+    ranking = [item["hotel_id"] for item in body["ranking"]]
+    teams = [item["team"] for item in body["ranking"]]
+    assert sorted(ranking) == sorted(hotel_ids) and set(teams) == {"control", "candidate"}
+    assert abs(teams.count("control") - teams.count("candidate")) <= 1
+    # Each team's hotels come in its own ranker's order: the control's by given order, the candidate's by rate.
+    control = [h for h, t in zip(ranking, teams, strict=True) if t == "control"]
+    candidate_scores = [item["score"] for item in body["ranking"] if item["team"] == "candidate"]
+    assert control == sorted(control, key=hotel_ids.index)
+    assert candidate_scores == sorted(candidate_scores, reverse=True) and ranking[0] in ("h-0", "h-9")
+    # The same search gets the same interleaving; without a search id, a fresh id is answered.
+    assert reranker.rerank(hotel_ids, search_id="search-1").json() == body
+    other = reranker.rerank(hotel_ids).json()
+    assert other["interleaving_id"] not in ("search-1", None)
