@@ -218,11 +218,19 @@ def report(
     out: Annotated[Path, typer.Option("--out", help="report folder (created)")] = BUILD_DIR / "report",
     bootstrap: Annotated[int, typer.Option(help="bootstrap replicates for the θ band")] = 200,
     seed: Annotated[int, typer.Option(help="seed of the bootstrap")] = 0,
+    model: Annotated[
+        Path | None,
+        typer.Option("--model", help="a model folder from `rankfeed train`: add its offline evaluation"),
+    ] = None,
     parquet_dir: ParquetDirOption = None,
     job_config: JobConfigOption = None,
 ) -> None:
-    """Write an HTML report (index.html + PNGs): CTR and θ by position, labels, dwell, quick-backs."""
+    """Write an HTML report (index.html + PNGs): CTR and θ by position, labels, dwell, quick-backs.
+
+    With --model, also the model's offline evaluation (`rankfeed evaluate`) with the θ estimated here.
+    """
     from rankfeed.export import ExportError
+    from rankfeed.model import ModelArtifact, ModelError
     from rankfeed.report import ReportError, write_report
 
     settings = _job_settings(job_config)
@@ -233,12 +241,15 @@ def report(
             bootstrap_replicates=bootstrap,
             seed=seed,
             quick_back_threshold_seconds=settings.quick_back_threshold_seconds,
+            model=ModelArtifact.load(model) if model is not None else None,
         )
-    except (ExportError, ReportError, ValueError) as error:
+    except (ExportError, ReportError, ModelError, ValueError) as error:
         raise _fail(error) from error
     console.print(
         f"wrote {written.index_path} ({len(written.plots)} plots, impressions from {written.impressions_source})"
     )
+    if written.evaluation is not None:
+        console.print(evaluation_table(written.evaluation))
 
 
 def evaluate(

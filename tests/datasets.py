@@ -230,3 +230,14 @@ def hotel_feature_updates(
                     }
                 )
     return records
+
+
+def write_model_lake(parquet_dir: Path) -> tuple[pa.Table, pa.Table]:
+    """(LTR examples, hotel-features history): 400 searches 20 s apart with their events/, and a global and a
+    destination update of each of their 300 hotels every 10 minutes from half an hour before the first search."""
+    examples = write_ltr_dataset(parquet_dir, events=True)
+    hotels = [f"H{number:05d}" for number in range(300)]
+    history = write_hotel_feature_history(
+        parquet_dir, hotel_feature_updates(hotels, START - timedelta(minutes=30), 20, timedelta(minutes=10))
+    )
+    return examples, history

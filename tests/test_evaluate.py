@@ -9,13 +9,22 @@ Everything is seeded, so the test is deterministic.
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 import pytest
+import typer
+from typer.testing import CliRunner
 
-from rankfeed.evaluate import pbm_estimates, rank_within_lists
-from rankfeed.propensity import default_theta, simulate_pbm
+from rankfeed import offline_cli
+from rankfeed.evaluate import evaluate_model, pbm_estimates, rank_within_lists
+from rankfeed.export import export_ltr
+from rankfeed.model import ModelArtifact
+from rankfeed.propensity import PropensityTable, default_theta, simulate_pbm
+from rankfeed.train import train_lambdamart
+from tests.datasets import write_model_lake
 
 LIST_LENGTH = 20
 K = 10
@@ -140,3 +149,70 @@ def test_rank_within_lists_orders_each_list_by_score_ties_as_logged() -> None:
     positions = np.array([1, 2, 3, 1, 2])
     scores = np.array([0.1, 0.9, 0.1, 0.5, 0.5])
     assert rank_within_lists(list_index, scores, positions).tolist() == [2, 1, 3, 1, 2]
+
+
+@pytest.fixture(scope="module")
+def trained_lake(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path, Path]:
+    """(parquet_dir, model folder, propensity table) on the synthetic lake of ``tests.datasets``."""
+    folder = tmp_path_factory.mktemp("evaluate")
+    write_model_lake(folder / "parquet")
+    table = PropensityTable.create(default_theta(LIST_LENGTH), "randomized", impressions=1000)
+    table.save(folder / "propensity.json")
+    export_ltr(folder / "parquet", folder / "export", propensity=table, model_features=True)
+    result = train_lambdamart(folder / "export", num_boost_round=20, models_dir=folder / "models")
+    assert result.artifact_dir is not None
+    return folder / "parquet", result.artifact_dir, folder / "propensity.json"
+
+
+def test_evaluate_command_estimates_the_model_on_held_out_searches(
+    trained_lake: tuple[Path, Path, Path], tmp_path: Path
+) -> None:
+    parquet_dir, model, propensity = trained_lake
+    app = typer.Typer()
+    app.command("evaluate")(offline_cli.evaluate)
+    app.command("report")(offline_cli.report)
+    out = tmp_path / "evaluation.json"
+    common = ["--parquet-dir", str(parquet_dir)]
+    result = CliRunner().invoke(
+        app,
+        [
+            "evaluate",
+            "--model",
+            str(model),
+            "--propensity",
+            str(propensity),
+            "--bootstrap",
+            "100",
+            "--out",
+            str(out),
+            *common,
+        ],
+    )
+    assert result.exit_code == 0, result.output
+    assert "clicks@10" in result.output and "bookings@10" in result.output
+    written = json.loads(out.read_text())
+    assert written["which_searches"] == "holdout" and written["model_version"] == model.name
+    held = written["searches"]
+    everything = evaluate_model(
+        parquet_dir, ModelArtifact.load(model), PropensityTable.load(propensity), which_searches="all", replicates=50
+    )
+    assert 0 < held < everything.searches == 400  # every search of events/ counts, with or without a click
+    clicks = written["estimates"]["clicks@10"]
+    for name in ("logged", "ips", "snips"):
+        assert clicks[name]["low"] <= clicks[name]["estimate"] <= clicks[name]["high"]
+
+    report = CliRunner().invoke(
+        app, ["report", "--model", str(model), "--out", str(tmp_path / "report"), "--bootstrap", "20", *common]
+    )
+    assert report.exit_code == 0, report.output
+    page = (tmp_path / "report" / "index.html").read_text()
+    assert (
+        "offline evaluation" in page
+        and model.name in page
+        and (tmp_path / "report" / "offline_evaluation.png").exists()
+    )
+
+    refused = CliRunner().invoke(app, ["evaluate", "--model", str(tmp_path), "--propensity", str(propensity), *common])
+    assert refused.exit_code == 1 and "model.txt, features.json, metadata.json missing" in " ".join(
+        refused.output.split()
+    )

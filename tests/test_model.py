@@ -32,20 +32,15 @@ from tests.datasets import (
     hotel_feature_updates,
     write_hotel_feature_history,
     write_ltr_dataset,
+    write_model_lake,
 )
-
-HOTELS = [f"H{number:05d}" for number in range(300)]
 
 
 @pytest.fixture(scope="module")
 def lake(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, pa.Table, pa.Table]:
-    """(parquet_dir, ltr examples, hotel-features history): 400 searches 20 s apart, updates every 10 min."""
+    """(parquet_dir, ltr examples, hotel-features history): see ``tests.datasets.write_model_lake``."""
     parquet_dir = tmp_path_factory.mktemp("lake")
-    examples = write_ltr_dataset(parquet_dir, events=True)
-    history = write_hotel_feature_history(
-        parquet_dir, hotel_feature_updates(HOTELS, START - timedelta(minutes=30), 20, timedelta(minutes=10))
-    )
-    return parquet_dir, examples, history
+    return parquet_dir, *write_model_lake(parquet_dir)
 
 
 @pytest.fixture(scope="module")
