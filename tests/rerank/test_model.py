@@ -7,6 +7,7 @@ from pathlib import Path
 
 import lightgbm as lgb
 import numpy as np
+import orjson
 import pytest
 
 from rankfeed.model import FEATURES, ModelArtifact, ModelError, feature_matrix
@@ -14,6 +15,7 @@ from rankfeed.rerank.app import RerankApp
 from rankfeed.rerank.features import row_from_record
 from rankfeed.settings import Topics
 from tests.rerank.conftest import FeaturePublisher, RerankerFactory, features_record, rerank_settings
+from tests.rerank.test_readme import blocks
 
 
 def ctr_model(folder: Path) -> Path:
@@ -121,6 +123,9 @@ def test_an_interleaved_answer_names_each_hotels_team_and_is_reproducible(
     candidate_scores = [item["score"] for item in body["ranking"] if item["team"] == "candidate"]
     assert control == sorted(control, key=hotel_ids.index)
     assert candidate_scores == sorted(candidate_scores, reverse=True) and ranking[0] in ("h-0", "h-9")
+    # The answer has the shape rankfeed/rerank/README.md shows.
+    shown = orjson.loads(blocks("json")[3])
+    assert set(shown) == set(body) and set(shown["ranking"][0]) == set(body["ranking"][0])
     # The same search gets the same interleaving; without a search id, a fresh id is answered.
     assert reranker.rerank(hotel_ids, search_id="search-1").json() == body
     other = reranker.rerank(hotel_ids).json()
