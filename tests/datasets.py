@@ -191,6 +191,32 @@ def _nullable(values: np.ndarray[Any, Any]) -> list[float | None]:
     return [None if np.isnan(v) else float(v) for v in values]
 
 
+def features_record(
+    hotel_id: str,
+    *,
+    examined_impressions: float = 0.0,
+    clicks: float = 0.0,
+    books: float = 0.0,
+    quick_backs: float = 0.0,
+    destination: str | None = None,
+    updated_at: datetime | None = None,
+) -> dict[str, Any]:
+    """A HotelFeatures record with the counts that matter for scoring and plausible values for the rest."""
+    return {
+        "hotel_id": hotel_id,
+        "destination": destination,
+        "updated_at": updated_at or datetime.now(UTC),
+        "impressions": examined_impressions * 2,
+        "examined_impressions": examined_impressions,
+        "clicks": clicks,
+        "books": books,
+        "quick_backs": quick_backs,
+        "mean_dwell_seconds": None,
+        "debiased_ctr": None,
+        "debiased_book_rate": None,
+    }
+
+
 def write_hotel_feature_history(parquet_dir: Path, records: list[dict[str, Any]]) -> pa.Table:
     """``records`` (HotelFeatures dicts) as the lake job writes ``hotel_features/``; returns them as a table."""
     schema = arrow_schema(schemas.HOTEL_FEATURES)
@@ -214,21 +240,16 @@ def hotel_feature_updates(
             quick_backs = min(clicks, quick_backs + float(rng.integers(0, 2)))
             at = start + every * step + timedelta(milliseconds=number)
             for destination in (None, "Paris"):
-                records.append(
-                    {
-                        "hotel_id": hotel_id,
-                        "destination": destination,
-                        "updated_at": at,
-                        "impressions": examined * 2,
-                        "examined_impressions": examined if destination is None else examined / 2,
-                        "clicks": clicks,
-                        "books": books,
-                        "quick_backs": quick_backs,
-                        "mean_dwell_seconds": None,
-                        "debiased_ctr": None,
-                        "debiased_book_rate": None,
-                    }
+                record = features_record(
+                    hotel_id,
+                    examined_impressions=examined if destination is None else examined / 2,
+                    clicks=clicks,
+                    books=books,
+                    quick_backs=quick_backs,
+                    destination=destination,
+                    updated_at=at,
                 )
+                records.append(record)
     return records
 
 

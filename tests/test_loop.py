@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import json
 import time
-import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -25,17 +24,16 @@ from rankfeed import pipeline
 from rankfeed.datasets import EVENTS_DATASET, HOTEL_FEATURES_DATASET, LTR_DATASET, SESSIONS_DATASET
 from rankfeed.evaluate import Evaluation, evaluate_model, model_positions
 from rankfeed.export import dataset_path, export_ltr, open_dataset, read_hotel_feature_history
-from rankfeed.local.broker import create_topics
 from rankfeed.local.stack import Stack
 from rankfeed.model import FEATURES, ModelArtifact
 from rankfeed.producer import make_producer, produce_actions, send_heartbeats
 from rankfeed.propensity import PropensityTable
 from rankfeed.report import estimate_propensity, load_impressions
 from rankfeed.searches import load_logged_searches
-from rankfeed.settings import JobSettings, KafkaSettings, Topics
 from rankfeed.simulate import TrafficShape, generate, hotel_catalogue, iter_sessions
 from rankfeed.train import TrainResult, held_out, ndcg_at, train_lambdamart
 from rankfeed.types import Record
+from tests.conftest import isolated_job_settings
 
 #: Two destinations of 20 hotels each: every search shows its destination's 20 hotels, so each hotel is
 #: shown ~3,000 times over the run, and its engagement features carry real evidence within the test's
@@ -109,24 +107,16 @@ def loop(
     stack: Stack, bootstrap_servers: str, created_topics: list[str], tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[Loop]:
     folder = tmp_path_factory.mktemp("loop")
-    suffix = uuid.uuid4().hex[:8]
-    topics = Topics().with_suffix(suffix)
-    create_topics(bootstrap_servers, topics)
-    created_topics.extend(topics.specs())
-    settings = JobSettings(
-        kafka=KafkaSettings(bootstrap_servers=bootstrap_servers),
-        topics=topics,
-        consumer_group=f"test-{suffix}",
-        transactional_id_prefix=f"test-{suffix}",
-        parquet_dir=folder / "parquet",
-        labelling_checkpoint_interval_seconds=1,
-        checkpoint_interval_seconds=2,
-        lake_checkpoint_interval_seconds=2,
+    settings = isolated_job_settings(
+        bootstrap_servers,
+        created_topics,
+        folder / "parquet",
         source_idle_timeout_seconds=120,
         # Simulated visits pause at most 5 minutes between actions; a 10-minute gap closes them, and
         # their exposures reach the hotel features, sooner than the default 30 minutes.
         session_gap_minutes=10,
     )
+    topics = settings.topics
     config = folder / "job.yaml"
     config.write_text(json.dumps(settings.model_dump(mode="json")))
     job_ids = pipeline.submit(stack.flink, config)

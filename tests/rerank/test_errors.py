@@ -100,7 +100,7 @@ def problems(response: Any) -> list[dict[str, Any]]:
                     None,
                     "unknown_field",
                     "unknown field 'hotelIds'; the fields are "
-                    "hotel_ids, destination, query, positions, prices, ratings",
+                    "hotel_ids, destination, query, positions, prices, ratings, search_id",
                 ),
                 (
                     "hotel_ids",
