@@ -1,13 +1,13 @@
 """The labelling job: raw actions in; clean events, labels, LTR examples, sessions and exposures out.
 
     user-actions (raw bytes; event time and session id read from the leading fields)
-      └─ LateRouter ─┬─ behind the watermark / unreadable ───────────────────────────────┐
-                     └─ keyBy session_id ─ SessionLabellerFunction ─┬─ user-actions-clean │
-                                                                    ├─ feedback-events    │
-                                                                    ├─ ltr-examples       │
-                                                                    ├─ session-summaries  │
-                                                                    ├─ search-exposures   │
-                                                                    └─ user-actions-dlq ──┴─▶ one exactly-once KafkaSink
+      └─ keyBy (user_id, session_id) ─ SessionLabellerFunction ─ WatermarkBeacons ─┬─ user-actions-clean
+           (LateRouter first: behind the watermark → late,                         ├─ feedback-events
+            unreadable → dlq)                                                      ├─ ltr-examples
+                                                                                   ├─ session-summaries
+                                                                                   ├─ search-exposures
+                                                                                   └─ user-actions-late, -dlq
+                                                                   one exactly-once KafkaSink, chained
 
 The dataflow is Java (``io.rankfeed.flink.LabellingJob``): a DataStream ``KeyedProcessFunction``
 with heap state mutated in place, one decode per action, one timer per session and pre-encoded

@@ -16,7 +16,8 @@ import org.apache.flink.util.Collector;
  *
  * <p>State is one {@link LabellingSession} object per key, mutated in place: with heap state the
  * backend serializes it only for snapshots. The key's state goes when the session has closed and
- * nothing is pending. Undecodable bytes go to the dead-letter output with the reason.
+ * nothing is pending. Late actions and undecodable bytes go to the late and dead-letter outputs with
+ * the reason ({@link LateRouter}).
  */
 public class SessionLabellerFunction extends KeyedProcessFunction<String, RawAction, Output> {
     private static final long serialVersionUID = 1L;
@@ -28,6 +29,7 @@ public class SessionLabellerFunction extends KeyedProcessFunction<String, RawAct
     private transient OutputEncoder encoder;
     private transient LabellingMetrics metrics;
     private transient SessionLabelling labelling;
+    private transient LateRouter lateRouter;
     /** The watermark of the timers firing now, and of the step before (not in state: after a restore both start unknown). */
     private transient long watermark;
     private transient long previousWatermark;
@@ -44,12 +46,16 @@ public class SessionLabellerFunction extends KeyedProcessFunction<String, RawAct
         encoder = new OutputEncoder();
         metrics = new LabellingMetrics(getRuntimeContext().getMetricGroup());
         labelling = new SessionLabelling(config, encoder, metrics);
+        lateRouter = new LateRouter(config.watermarkDelayMs, decoder, encoder, metrics);
         watermark = Long.MIN_VALUE;
         previousWatermark = Long.MIN_VALUE;
     }
 
     @Override
     public void processElement(RawAction raw, Context ctx, Collector<Output> out) throws Exception {
+        if (lateRouter.reject(raw, ctx.timerService().currentWatermark(), out::collect)) {
+            return;
+        }
         ActionDecoder.Decoded decoded;
         try {
             decoded = decoder.decodeAny(raw.value);

@@ -7,7 +7,7 @@ import org.apache.flink.runtime.checkpoint.OperatorSubtaskState;
 import org.apache.flink.streaming.api.operators.KeyedProcessOperator;
 import org.apache.flink.streaming.util.KeyedOneInputStreamOperatorTestHarness;
 
-/** {@link SessionLabellerFunction} in Flink's keyed operator test harness, keyed by session id. */
+/** {@link SessionLabellerFunction} in Flink's keyed operator test harness, keyed as the job keys it. */
 final class Labeller implements AutoCloseable {
     final KeyedOneInputStreamOperatorTestHarness<String, RawAction, Output> harness;
 
@@ -18,7 +18,7 @@ final class Labeller implements AutoCloseable {
     /** A new operator instance; restored from {@code state} when it is not null. */
     Labeller(LabellingConfig config, OperatorSubtaskState state) throws Exception {
         harness = new KeyedOneInputStreamOperatorTestHarness<>(
-                new KeyedProcessOperator<>(new SessionLabellerFunction(config)), a -> a.sessionId, Types.STRING);
+                new KeyedProcessOperator<>(new SessionLabellerFunction(config)), LabellingJob::sessionKey, Types.STRING);
         if (state != null) {
             harness.initializeState(state);
         }
