@@ -161,12 +161,12 @@ final class OutputEncoder {
     private static final class Encoding {
         final Schema schema;
         private final GenericDatumWriter<GenericRecord> writer;
-        private final ByteArrayOutputStream buffer = new ByteArrayOutputStream(512);
+        private final ByteArrayOutputStream buffer = new ByteArrayOutputStream(4096);
         private BinaryEncoder encoder;
 
         Encoding(String name) {
             schema = Contract.avroSchema(name);
-            writer = new GenericDatumWriter<>(schema);
+            writer = new GenericDatumWriter<>(schema, AvroData.WRITES);
         }
 
         GenericRecord record() {

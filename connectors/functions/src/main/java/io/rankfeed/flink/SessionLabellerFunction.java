@@ -4,7 +4,6 @@ import org.apache.avro.generic.GenericRecord;
 import org.apache.flink.api.common.functions.OpenContext;
 import org.apache.flink.api.common.state.ValueState;
 import org.apache.flink.api.common.state.ValueStateDescriptor;
-import org.apache.flink.api.common.typeinfo.TypeInformation;
 import org.apache.flink.streaming.api.functions.KeyedProcessFunction;
 import org.apache.flink.util.Collector;
 
@@ -41,7 +40,7 @@ public class SessionLabellerFunction extends KeyedProcessFunction<String, RawAct
     @Override
     public void open(OpenContext context) {
         sessions = getRuntimeContext().getState(
-                new ValueStateDescriptor<>("session", TypeInformation.of(LabellingSession.class)));
+                new ValueStateDescriptor<>("session", LabellingSessionSerializer.INSTANCE));
         decoder = new ActionDecoder();
         encoder = new OutputEncoder();
         metrics = new LabellingMetrics(getRuntimeContext().getMetricGroup());
