@@ -137,6 +137,10 @@ class JobSettings(_Settings):
     # Exactly-once output becomes visible at checkpoints, so each job's interval bounds its freshness.
     #: The labelling job's: labels, examples and sessions (what feedback freshness measures).
     labelling_checkpoint_interval_seconds: int = Field(default=2, ge=1)
+    #: Where the labelling job keeps its sessions. ``hashmap``: heap objects, serialized only at
+    #: snapshots, but every checkpoint writes all of them; ``rocksdb``: serialized on each access,
+    #: but checkpoints are incremental (what changed since the last one) and state is off the heap.
+    labelling_state_backend: Literal["hashmap", "rocksdb"] = "hashmap"
     #: The features job's: hotel features and θ.
     checkpoint_interval_seconds: int = Field(default=5, ge=1)
     #: The lake job's: every checkpoint closes each open Parquet file, so longer means larger files.

@@ -78,6 +78,11 @@ def create_stream_environment(settings: JobSettings, pipeline_name: str) -> Stre
     config.set_string("parallelism.default", str(settings.parallelism))
     config.set_string("execution.checkpointing.interval", f"{settings.labelling_checkpoint_interval_seconds} s")
     config.set_string("execution.checkpointing.mode", "EXACTLY_ONCE")
+    config.set_string("state.backend.type", settings.labelling_state_backend)
+    if settings.labelling_state_backend == "rocksdb":
+        config.set_string("execution.checkpointing.incremental", "true")
+        # One timer per session: kept on the heap (small entries), the sessions in RocksDB.
+        config.set_string("state.backend.rocksdb.timer-service.factory", "HEAP")
     # The labeller emits a new record per output and never mutates its input: no defensive copies.
     config.set_string("pipeline.object-reuse", "true")
     env = StreamExecutionEnvironment.get_execution_environment(config)

@@ -13,8 +13,9 @@ import org.apache.flink.util.Collector;
  * {@link SessionLabelling}. One event-time timer per session, at its next deadline (the earliest
  * pending action, the open click's decision at click + T, or the close at last action + gap).
  *
- * <p>State is one {@link LabellingSession} object per key, mutated in place: with heap state the
- * backend serializes it only for snapshots. The key's state goes when the session has closed and
+ * <p>State is one {@link LabellingSession} object per key, mutated in place and written back after
+ * each step: with heap state the backend serializes it only for snapshots; with RocksDB on every
+ * write ({@code labelling_state_backend}). The key's state goes when the session has closed and
  * nothing is pending. Late actions and undecodable bytes go to the late and dead-letter outputs with
  * the reason ({@link LateRouter}).
  */
@@ -103,6 +104,7 @@ public class SessionLabellerFunction extends KeyedProcessFunction<String, RawAct
             sessions.clear();
         } else {
             schedule(session, ctx);
+            sessions.update(session); // a no-op on the heap; RocksDB keeps only what is written back
         }
     }
 
