@@ -432,7 +432,7 @@ def build_result(
     whole: tuple[float, dict[str, list[tuple[float, float]]]],
     heap: tuple[float, float],
     latencies: dict[str, tuple[list[float], list[float]]],
-    recovery: tuple[int, float, list[tuple[float, float]]] | None,
+    recovery: tuple[int, int, float, list[tuple[float, float]]] | None,
     settings: JobSettings,
     parameters: dict[str, Any],
     window: WindowMeter,
@@ -441,7 +441,8 @@ def build_result(
     clean-committed samples); ``whole``: (events/s, samples by what was counted, see
     ``follow_pipeline``); ``heap``: the TaskManager heap's peak use during the whole pipeline and
     its maximum, in bytes; ``latencies``: by labelling state backend, seconds to feedback and to the
-    input topic (baseline); ``recovery``: (actions behind, seconds to catch up, samples) or None."""
+    input topic (baseline); ``recovery``: (actions behind, live actions/s, seconds to catch up,
+    samples) or None."""
     passthrough_eps, passthrough_seconds, passthrough_read = passthrough
     labelling_eps, labelling_read, committed = labelling
     whole_eps, whole_samples = whole
@@ -490,7 +491,7 @@ def build_result(
         figures.append(
             Figure(
                 measure=f"feedback freshness p99, {backend} state ({len(to_feedback)} probes, "
-                f"{BACKGROUND_RATE:,} actions/s live load)",
+                f"{parameters['background_rate']:,} actions/s live load)",
                 value=fresh.get("p99", float("nan")) / 1000,
                 unit="s",
                 baseline="the click on the input topic (Kafka alone), p99",
@@ -502,13 +503,13 @@ def build_result(
             )
         )
     if recovery is not None:
-        behind, seconds, _ = recovery
+        behind, rate, seconds, _ = recovery
         # The least it could take: the backlog at the I/O-equivalent job's rate, less the live traffic.
-        floor = behind / max(io_equivalent_eps - BACKGROUND_RATE, 1.0)
+        floor = behind / max(io_equivalent_eps - rate, 1.0)
         figures.append(
             Figure(
-                measure=f"catch-up: {behind:,} actions behind ({behind / BACKGROUND_RATE / 60:.0f} min at "
-                f"{BACKGROUND_RATE:,}/s), time until labels are live again, traffic continuing",
+                measure=f"catch-up: {behind:,} actions behind ({behind / rate / 60:.1f} min at {rate:,}/s), "
+                "time until labels are live again, traffic continuing",
                 value=seconds,
                 unit="s",
                 baseline="the backlog at the I/O-equivalent job's rate",
@@ -568,7 +569,7 @@ def main() -> None:
     )
     parser.add_argument(
         "--freshness-state-backends",
-        default="hashmap,rocksdb",
+        default=quick("hashmap,rocksdb", "hashmap"),
         help="labelling_state_backend values to probe freshness with, comma-separated",
     )
     parser.add_argument(
@@ -674,7 +675,7 @@ def main() -> None:
             seconds, behind_samples = catch_up(
                 stack, catch_up_settings, folder, behind, args.background_rate, quick(1800.0, 300.0)
             )
-            recovery = (behind, seconds, behind_samples)
+            recovery = (behind, args.background_rate, seconds, behind_samples)
             print(f"catch-up: {behind:,} actions behind, caught up in {seconds:.0f} s")
     finally:
         AdminClient({"bootstrap.servers": bootstrap}).delete_topics(
