@@ -50,14 +50,7 @@ public final class FeaturesJob {
     }
 
     static KafkaSource<ExposureList> source(FeaturesConfig config) {
-        return KafkaSource.<ExposureList>builder()
-                .setBootstrapServers(config.kafka.bootstrapServers)
-                .setTopics(config.topics.searchExposures)
-                .setGroupId(config.kafka.consumerGroup)
-                .setStartingOffsets(config.kafka.startingOffsets())
-                .setDeserializer(new ExposureListDeserializer())
-                .setProperty("isolation.level", "read_committed")
-                .build();
+        return config.kafka.committedSource(config.topics.searchExposures, new ExposureListDeserializer());
     }
 
     static KafkaSink<Output> sink(FeaturesConfig config) {

@@ -7,7 +7,9 @@ import org.apache.flink.connector.base.DeliveryGuarantee;
 import org.apache.flink.connector.kafka.sink.KafkaRecordSerializationSchema;
 import org.apache.flink.connector.kafka.sink.KafkaSink;
 import org.apache.flink.connector.kafka.sink.TransactionNamingStrategy;
+import org.apache.flink.connector.kafka.source.KafkaSource;
 import org.apache.flink.connector.kafka.source.enumerator.initializer.OffsetsInitializer;
+import org.apache.flink.connector.kafka.source.reader.deserializer.KafkaRecordDeserializationSchema;
 import org.apache.kafka.clients.consumer.OffsetResetStrategy;
 
 /** Where a job reads and writes (the {@code kafka} section of a job's configuration), and how. */
@@ -20,7 +22,19 @@ public final class KafkaConfig implements Serializable {
     @JsonProperty("transactional_id_prefix") public String transactionalIdPrefix;
     @JsonProperty("transaction_timeout_ms") public Integer transactionTimeoutMs;
 
-    OffsetsInitializer startingOffsets() {
+    /** A source of {@code topic} read {@code read_committed} from the configured start, offsets under the group. */
+    <T> KafkaSource<T> committedSource(String topic, KafkaRecordDeserializationSchema<T> deserializer) {
+        return KafkaSource.<T>builder()
+                .setBootstrapServers(bootstrapServers)
+                .setTopics(topic)
+                .setGroupId(consumerGroup)
+                .setStartingOffsets(startingOffsets())
+                .setDeserializer(deserializer)
+                .setProperty("isolation.level", "read_committed")
+                .build();
+    }
+
+    private OffsetsInitializer startingOffsets() {
         switch (startupMode) {
             case "earliest-offset":
                 return OffsetsInitializer.earliest();

@@ -59,14 +59,7 @@ public final class LabellingJob {
     }
 
     static KafkaSource<RawAction> source(LabellingConfig config) {
-        return KafkaSource.<RawAction>builder()
-                .setBootstrapServers(config.kafka.bootstrapServers)
-                .setTopics(config.topics.userActions)
-                .setGroupId(config.kafka.consumerGroup)
-                .setStartingOffsets(config.kafka.startingOffsets())
-                .setDeserializer(new RawActionDeserializer())
-                .setProperty("isolation.level", "read_committed")
-                .build();
+        return config.kafka.committedSource(config.topics.userActions, new RawActionDeserializer());
     }
 
     static KafkaSink<Output> sink(LabellingConfig config) {

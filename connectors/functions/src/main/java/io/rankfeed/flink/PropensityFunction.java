@@ -48,7 +48,8 @@ public class PropensityFunction extends KeyedProcessFunction<String, ExposureLis
             return;
         }
         PropensityState counts = state.value();
-        if (counts == null) {
+        if (counts == null || counts.em.positions != config.maxPosition) {
+            // First list, or restored from a job that estimated another number of positions: start over.
             counts = new PropensityState(config.maxPosition);
             state.update(counts);
         }

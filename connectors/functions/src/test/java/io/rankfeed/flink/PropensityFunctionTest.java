@@ -18,6 +18,7 @@ import org.apache.flink.streaming.util.KeyedOneInputStreamOperatorTestHarness;
 import org.junit.jupiter.api.Test;
 
 /** θ in the keyed operator harness: window counts, publication points, coalescing, exact decay. */
+@SuppressWarnings("unchecked")
 class PropensityFunctionTest {
     private static final List<String> HOTELS = List.of("H1", "H2", "H3");
     private static final double HALF_LIFE = 24 * HOUR;
@@ -150,6 +151,28 @@ class PropensityFunctionTest {
             assertEquals(windowOf(HOUR + WINDOW), randomized.get("estimated_at"));
             assertEquals(1 + Math.pow(0.5, WINDOW / HALF_LIFE), doubles(randomized.get("impressions"))[0], 1e-12);
             assertEquals(1.0, doubles(randomized.get("clicks"))[1], 1e-12, "the pending window was restored");
+        }
+    }
+
+    @Test
+    void stateOfAnotherMaxPositionIsStartedOver() throws Exception {
+        OperatorSubtaskState snapshot;
+        try (var harness = harness(null)) {
+            harness.processElement(list(HOUR, null, true, HOTELS, "click"), HOUR);
+            snapshot = harness.snapshot(1, 10);
+        }
+        Map<String, Object> doc = Exposures.document();
+        ((Map<String, Object>) doc.get("propensities")).put("max_position", 2);
+        try (var restored = new KeyedOneInputStreamOperatorTestHarness<String, ExposureList, Output>(
+                new KeyedProcessOperator<>(new PropensityFunction(Exposures.config(doc))),
+                list -> PropensityFunction.KEY,
+                Types.STRING)) {
+            restored.initializeState(snapshot);
+            restored.open();
+            restored.processElement(list(HOUR + WINDOW, null, true, HOTELS, "click"), HOUR + WINDOW);
+            restored.processWatermark(windowOf(HOUR + WINDOW));
+            Map<String, Object> randomized = published(restored, "randomized").get(0);
+            assertEquals(List.of(1.0, 1.0), randomized.get("impressions"), "two positions, the new list only");
         }
     }
 }
