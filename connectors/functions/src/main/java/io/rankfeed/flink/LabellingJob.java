@@ -1,17 +1,12 @@
 package io.rankfeed.flink;
 
 import java.time.Duration;
-import java.util.Properties;
 import org.apache.flink.api.common.eventtime.WatermarkStrategy;
 import org.apache.flink.api.common.typeinfo.TypeInformation;
-import org.apache.flink.connector.base.DeliveryGuarantee;
 import org.apache.flink.connector.kafka.sink.KafkaSink;
-import org.apache.flink.connector.kafka.sink.TransactionNamingStrategy;
 import org.apache.flink.connector.kafka.source.KafkaSource;
-import org.apache.flink.connector.kafka.source.enumerator.initializer.OffsetsInitializer;
 import org.apache.flink.streaming.api.datastream.DataStream;
 import org.apache.flink.streaming.api.environment.StreamExecutionEnvironment;
-import org.apache.kafka.clients.consumer.OffsetResetStrategy;
 
 /**
  * The labelling job's dataflow, built into the environment {@code jobs/labelling.py} created:
@@ -65,45 +60,10 @@ public final class LabellingJob {
     }
 
     static KafkaSource<RawAction> source(LabellingConfig config) {
-        OffsetsInitializer start;
-        switch (config.kafka.startupMode) {
-            case "earliest-offset":
-                start = OffsetsInitializer.earliest();
-                break;
-            case "latest-offset":
-                start = OffsetsInitializer.latest();
-                break;
-            case "group-offsets":
-                start = OffsetsInitializer.committedOffsets(OffsetResetStrategy.EARLIEST);
-                break;
-            default:
-                throw new IllegalArgumentException("unknown startup_mode " + config.kafka.startupMode);
-        }
-        return KafkaSource.<RawAction>builder()
-                .setBootstrapServers(config.kafka.bootstrapServers)
-                .setTopics(config.topics.userActions)
-                .setGroupId(config.kafka.consumerGroup)
-                .setStartingOffsets(start)
-                .setDeserializer(new RawActionDeserializer())
-                .setProperty("isolation.level", "read_committed")
-                .build();
+        return config.kafka.committedSource(config.topics.userActions, new RawActionDeserializer());
     }
 
     static KafkaSink<Output> sink(LabellingConfig config) {
-        Properties producer = new Properties();
-        // The broker caps transactions at transaction.max.timeout.ms (15 min by default).
-        producer.setProperty("transaction.timeout.ms", String.valueOf(config.kafka.transactionTimeoutMs));
-        // Output is visible at checkpoints only; a short linger fills batches without adding to that.
-        producer.setProperty("linger.ms", "20");
-        producer.setProperty("batch.size", "262144");
-        producer.setProperty("compression.type", "lz4");
-        return KafkaSink.<Output>builder()
-                .setBootstrapServers(config.kafka.bootstrapServers)
-                .setRecordSerializer(new OutputSerializer(config.topics))
-                .setDeliveryGuarantee(DeliveryGuarantee.EXACTLY_ONCE)
-                .setTransactionalIdPrefix(config.kafka.transactionalIdPrefix)
-                .setTransactionNamingStrategy(TransactionNamingStrategy.POOLING)
-                .setKafkaProducerConfig(producer)
-                .build();
+        return config.kafka.exactlyOnceSink(new OutputSerializer(config.topics));
     }
 }
