@@ -4,6 +4,7 @@
     ltr-examples       ─▶ ltr_examples/
     session-summaries  ─▶ sessions/
     hotel-features     ─▶ hotel_features/   (every update: the history compaction forgets)
+    position-propensities ─▶ propensities/  (every θ the features job published)
 
 Parquet is written apart from labelling: with its own, long checkpoints it writes fewer, larger
 files, and a full disk or a read-only folder restarts this job only — labels keep flowing, and
@@ -16,7 +17,13 @@ from __future__ import annotations
 from pyflink.table import StatementSet, TableEnvironment
 
 from rankfeed import schemas
-from rankfeed.datasets import EVENTS_DATASET, HOTEL_FEATURES_DATASET, LTR_DATASET, SESSIONS_DATASET
+from rankfeed.datasets import (
+    EVENTS_DATASET,
+    HOTEL_FEATURES_DATASET,
+    LTR_DATASET,
+    PROPENSITIES_DATASET,
+    SESSIONS_DATASET,
+)
 from rankfeed.job import tables
 from rankfeed.settings import JobSettings
 
@@ -29,6 +36,7 @@ DATASETS = {
     LTR_DATASET: ("ltr_examples", schemas.LTR_EXAMPLE, "search_time"),
     SESSIONS_DATASET: ("session_summaries", schemas.SESSION_SUMMARY, "session_start"),
     HOTEL_FEATURES_DATASET: ("hotel_features", schemas.HOTEL_FEATURES, "updated_at"),
+    PROPENSITIES_DATASET: ("position_propensities", schemas.POSITION_PROPENSITIES, "estimated_at"),
 }
 
 
