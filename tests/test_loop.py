@@ -115,6 +115,9 @@ def loop(
         # Simulated visits pause at most 5 minutes between actions; a 10-minute gap closes them, and
         # their exposures reach the hotel features, sooner than the default 30 minutes.
         session_gap_minutes=10,
+        # The features job writes a changed hotel at most once per interval of processing time; the
+        # replay runs hours of event time in a minute, so a short interval keeps the history fine-grained.
+        feature_emit_interval_seconds=1.0,
     )
     topics = settings.topics
     config = folder / "job.yaml"
