@@ -236,6 +236,7 @@ app.command("rerank")(rerank_cli.rerank)
 app.command("propensity")(offline_cli.estimate_propensity)
 app.command("export-ltr")(offline_cli.export_ltr)
 app.command("train")(offline_cli.train)
+app.command("evaluate")(offline_cli.evaluate)
 app.command("report")(offline_cli.report)
 
 

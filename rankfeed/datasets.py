@@ -10,6 +10,10 @@ LTR_DATASET = "ltr_examples"
 #: One row per session.
 SESSIONS_DATASET = "sessions"
 
+#: Every update the features job published to the compacted hotel-features topic: its history, which the
+#: topic's compaction forgets. Training joins examples to it point in time (``rankfeed.model``).
+HOTEL_FEATURES_DATASET = "hotel_features"
+
 #: One row per published position-bias estimate (θ by position), per method.
 PROPENSITIES_DATASET = "propensities"
 

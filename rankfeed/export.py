@@ -22,7 +22,10 @@ Choices, and why:
 * **Groups** are result lists, in search-time order, rows within a list by position, so the
   files are deterministic and a later time-based split needs no re-sort.
 * **Features** are only what is known when the list is ranked and does not depend on where the
-  hotel was shown; see ``EXCLUDED_FEATURES`` for what is refused and why.
+  hotel was shown; see ``EXCLUDED_FEATURES`` for what is refused and why. With ``model_features``
+  they are instead the served model's (``rankfeed.model.FEATURES``), built by the function the
+  re-ranker uses, with each hotel's features joined point in time from ``hotel_features/``: as
+  they were just before the search, never later.
 * **Weights** come from a column (``ips_weight`` by default; 1.0 until the online job estimates
   propensities) or from a ``PropensityTable``. From a table, examples with a click (click, book,
   quick_back) get 1/θ_k cut at the table's ``max_weight`` and ignored ones keep 1.0: IPS corrects
@@ -47,7 +50,9 @@ import pyarrow.dataset as ds
 import pyarrow.parquet as pq
 
 from rankfeed import schemas
-from rankfeed.datasets import LTR_DATASET, PARTITION_COLUMNS
+from rankfeed.datasets import HOTEL_FEATURES_DATASET, LTR_DATASET, PARTITION_COLUMNS
+from rankfeed.model import FEATURES as MODEL_FEATURES
+from rankfeed.model import HISTORY_COLUMNS, epoch_ms, feature_matrix, point_in_time_rows
 from rankfeed.propensity import PropensityTable
 from rankfeed.settings import LabelTable
 
@@ -167,6 +172,8 @@ class LtrExport:
     #: "column:<name>", "propensity:<version>", or None when no weight file was written.
     weight_source: str | None
     label_kinds: dict[str, int] = field(default_factory=dict)
+    #: Event times of the first and the last search exported (ISO-8601, UTC).
+    search_time_range: tuple[str, str] = ("", "")
 
     @property
     def data_path(self) -> Path:
@@ -192,23 +199,30 @@ def export_ltr(
     weight: str | None = "ips_weight",
     propensity: PropensityTable | None = None,
     labels: LabelTable | None = None,
+    model_features: bool = False,
 ) -> LtrExport:
     """Write ``<parquet_dir>/ltr_examples`` as LightGBM lambdarank input into ``out_dir``.
 
     ``weight`` names the column whose values become ``ltr.csv.weight`` (None: no weight file);
     ``propensity``, when given, replaces it with weights from that table (see the module doc).
     ``labels`` is the label table the feedback job ran with; it fixes the relevance shift.
+    ``model_features`` writes ``rankfeed.model.FEATURES`` instead of ``features``, joined point in
+    time to ``<parquet_dir>/hotel_features``; an ExportError when that history is missing.
     """
-    feature_names = check_features(features)
+    history = read_hotel_feature_history(parquet_dir) if model_features else None
+    feature_names = MODEL_FEATURES if model_features else check_features(features)
     label_table = labels or LabelTable()
     offset = relevance_offset(label_table)
-    columns = list(dict.fromkeys([*_ROW_COLUMNS, *feature_names]))
+    wanted = ("price", "rating") if model_features else feature_names
+    columns = list(dict.fromkeys([*_ROW_COLUMNS, *wanted]))
     weight_column = weight if propensity is None else None
     if weight_column is not None:
         check_numeric_column(weight_column)
         if weight_column not in columns:
             columns.append(weight_column)
     table = read_ltr_examples(parquet_dir, columns)
+    if model_features:
+        table = _full_lists(parquet_dir, table, label_table, weight_column)
     table = table.sort_by([("search_time", "ascending"), ("search_id", "ascending"), ("position", "ascending")])
     group_sizes = _group_sizes(table)
 
@@ -222,8 +236,14 @@ def export_ltr(
     label_kinds = table["label_kind"].to_numpy(zero_copy_only=False)
     weights, weight_source, row_propensity = _weights(table, weight_column, propensity, positions, label_kinds)
 
+    if history is not None:
+        feature_columns = _model_feature_columns(table, history)
+    else:
+        feature_columns = {
+            name: pc.fill_null(pc.cast(table[name], pa.float64()), float("nan")) for name in feature_names
+        }
     out_dir.mkdir(parents=True, exist_ok=True)
-    _write_csv(out_dir / DATA_FILE, relevance, table, feature_names)
+    _write_csv(out_dir / DATA_FILE, relevance, feature_columns)
     np.savetxt(out_dir / QUERY_FILE, np.asarray(group_sizes, dtype=np.int64), fmt="%d")
     weight_path = out_dir / WEIGHT_FILE
     if weights is not None:
@@ -246,6 +266,7 @@ def export_ltr(
         relevance_offset=offset,
         weight_source=weight_source,
         label_kinds=kind_counts,
+        search_time_range=(table["search_time"][0].as_py().isoformat(), table["search_time"][-1].as_py().isoformat()),
     )
     _write_manifest(export, parquet_dir, label_table, propensity)
     return export
@@ -287,11 +308,71 @@ def _weights(
     return weights, f"column:{weight_column}", row_propensity
 
 
-def _write_csv(path: Path, relevance: np.ndarray[Any, Any], table: pa.Table, features: tuple[str, ...]) -> None:
+def read_hotel_feature_history(parquet_dir: Path) -> pa.Table:
+    """Every committed hotel-features update under ``parquet_dir`` (``rankfeed.model.HISTORY_COLUMNS``)."""
+    path = dataset_path(parquet_dir, HOTEL_FEATURES_DATASET)
+    if not path.is_dir():
+        raise ExportError(
+            f"no hotel feature history {path}: the lake job writes it from the hotel-features topic; "
+            "run the pipeline (`rankfeed submit`) on traffic, or export without --model-features"
+        )
+    table: pa.Table = open_dataset(path).to_table(columns=list(HISTORY_COLUMNS))
+    return table
+
+
+def _full_lists(parquet_dir: Path, examples: pa.Table, labels: LabelTable, weight_column: str | None) -> pa.Table:
+    """``examples`` completed to the full result lists of their searches, from ``events/``.
+
+    Each hotel a search showed becomes a row, its label and weight from its example, or an ignore
+    (weight 1) for a hotel below the deepest click that has none; lists without any example stay
+    out, as the labelling job leaves them out. IPS training ranks every shown hotel (Joachims et al.
+    2017): keeping only the rows down to the deepest click selects rows on the click, and makes
+    deep positions look clicked more often than they were.
+    """
+    from rankfeed.searches import load_logged_searches  # it reads events/ with this module's helpers
+
+    logged = load_logged_searches(parquet_dir)
+    shown = pa.table(
+        {
+            "search_id": logged.search_ids,
+            "hotel_id": logged.hotel_ids,
+            "search_time": pa.array(logged.search_time_ms, pa.timestamp("ms", tz="UTC")),
+            "position": pa.array(logged.positions, examples.schema.field("position").type),
+            "price": pa.array(logged.prices, pa.float64()),
+            "rating": pa.array(logged.ratings, pa.float64()),
+        }
+    )
+    per_search = examples.group_by("search_id").aggregate([("ranking_randomized", "max")])
+    per_search = per_search.rename_columns([name.removesuffix("_max") for name in per_search.column_names])
+    label_columns = ["search_id", "hotel_id", "label", "label_kind"]
+    if weight_column is not None:
+        label_columns.append(weight_column)
+    joined = shown.join(per_search, "search_id", join_type="inner").join(
+        examples.select(label_columns), ["search_id", "hotel_id"], join_type="left outer"
+    )
+    filled = {
+        "label": pc.fill_null(joined["label"], labels.ignore),
+        "label_kind": pc.fill_null(joined["label_kind"], IGNORED_KIND),
+    }
+    if weight_column is not None:
+        filled[weight_column] = pc.fill_null(joined[weight_column], 1.0)
+    for name, column in filled.items():
+        joined = joined.set_column(joined.schema.get_field_index(name), name, column)
+    return joined
+
+
+def _model_feature_columns(table: pa.Table, history: pa.Table) -> dict[str, Any]:
+    """The served model's features of every example, its hotel's features joined point in time."""
+    rows = point_in_time_rows(table["hotel_id"].to_pylist(), epoch_ms(table["search_time"]), history)
+    matrix = feature_matrix(
+        table["position"].to_pylist(), table["price"].to_pylist(), table["rating"].to_pylist(), rows
+    )
+    return {name: matrix[:, index] for index, name in enumerate(MODEL_FEATURES)}
+
+
+def _write_csv(path: Path, relevance: np.ndarray[Any, Any], features: dict[str, Any]) -> None:
     """Relevance first, then the features as doubles, nulls as ``nan`` (LightGBM's missing value)."""
-    columns = {RELEVANCE_COLUMN: pa.array(relevance, pa.int32())}
-    for name in features:
-        columns[name] = pc.fill_null(pc.cast(table[name], pa.float64()), float("nan"))
+    columns = {RELEVANCE_COLUMN: pa.array(relevance, pa.int32()), **features}
     with path.open("wb") as sink:
         sink.write((",".join(columns) + "\n").encode("utf-8"))
         pa_csv.write_csv(pa.table(columns), sink, pa_csv.WriteOptions(include_header=False))
@@ -309,6 +390,7 @@ def _write_manifest(
         "weight_file": WEIGHT_FILE if export.weight_source is not None else None,
         "rows_file": ROWS_FILE,
         "features": list(export.features),
+        "search_time_range": list(export.search_time_range),
         "relevance_column": RELEVANCE_COLUMN,
         "relevance_offset": export.relevance_offset,
         "relevance_by_label_kind": relevance,

@@ -1,4 +1,4 @@
-"""Offline commands: estimate position bias, export LTR examples for LightGBM, train, report.
+"""Offline commands: estimate position bias, export LTR examples for LightGBM, train, evaluate, report.
 
 Each function is a typer command registered on the main app in ``rankfeed.cli``. The heavy
 libraries (LightGBM, matplotlib) are imported inside the commands, so ``rankfeed --help`` and the
@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from enum import StrEnum
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.console import Console
@@ -18,6 +18,9 @@ from rich.table import Table
 
 from rankfeed.propensity import DEFAULT_MAX_WEIGHT, DEFAULT_PRIOR_STRENGTH
 from rankfeed.settings import BUILD_DIR, JobSettings, load_settings
+
+if TYPE_CHECKING:
+    from rankfeed.evaluate import Evaluation
 
 console = Console()
 
@@ -124,6 +127,14 @@ def export_ltr(
     propensity: Annotated[
         Path | None, typer.Option("--propensity", help="propensity table (JSON) to weight clicks with 1/θ_k instead")
     ] = None,
+    model_features: Annotated[
+        bool,
+        typer.Option(
+            "--model-features",
+            help="export the served model's features instead of --feature columns: given position, price, rating "
+            "and the hotel's features from hotel_features/ as they were just before each search",
+        ),
+    ] = False,
     parquet_dir: ParquetDirOption = None,
     job_config: JobConfigOption = None,
 ) -> None:
@@ -142,6 +153,7 @@ def export_ltr(
             weight=None if weight.lower() == "none" else weight,
             propensity=table,
             labels=settings.labels,
+            model_features=model_features,
         )
     except (ExportError, FileNotFoundError, ValueError) as error:
         raise _fail(error) from error
@@ -157,25 +169,31 @@ def train(
     holdout_fraction: Annotated[float, typer.Option(help="share of result lists held out for NDCG")] = 0.2,
     seed: Annotated[int, typer.Option(help="seed of the split and of LightGBM")] = 7,
     rounds: Annotated[int, typer.Option(help="boosting rounds")] = 200,
-    model_dir: Annotated[
-        Path | None, typer.Option(help="where model-plain.txt and model-ips.txt go; default: the export folder")
+    feature: Annotated[
+        list[str] | None, typer.Option("--feature", help="train on this exported feature only, repeatable; default all")
     ] = None,
+    models: Annotated[
+        Path,
+        typer.Option(help="each model is written to <models>/<version>/ (model.txt, features.json, metadata.json)"),
+    ] = BUILD_DIR / "models",
 ) -> None:
     """Train LambdaMART with and without IPS weights; print NDCG@10 on held-out result lists.
 
     Both models see the same split; the logged (production) order is scored too, as the baseline.
+    Each model is saved as a versioned folder that `rankfeed rerank --model` serves and
+    `rankfeed evaluate --model` evaluates.
     """
     from rankfeed.export import ExportError, read_manifest
     from rankfeed.train import TrainResult, train_lambdamart
 
-    folder = model_dir or export_dir
     results: list[TrainResult] = []
     try:
         has_weights = read_manifest(export_dir)["weight_file"] is not None
         for use_ips in (False, True) if has_weights else (False,):
-            name = "model-ips.txt" if use_ips else "model-plain.txt"
             results.append(
-                train_lambdamart(export_dir, holdout_fraction, seed, use_ips, rounds, model_path=folder / name)
+                train_lambdamart(
+                    export_dir, holdout_fraction, seed, use_ips, rounds, models_dir=models, features=feature
+                )
             )
     except (ExportError, ValueError) as error:
         raise _fail(error) from error
@@ -192,18 +210,27 @@ def train(
         console.print("the export has no weight file: trained without IPS only")
     elif results[-1].uniform_weights:
         console.print("every weight is equal: the IPS model is the plain model; export with --propensity")
-    console.print(f"models in {folder}")
+    for result in results:
+        console.print(f"model {result.artifact_dir}", highlight=False)
 
 
 def report(
     out: Annotated[Path, typer.Option("--out", help="report folder (created)")] = BUILD_DIR / "report",
     bootstrap: Annotated[int, typer.Option(help="bootstrap replicates for the θ band")] = 200,
     seed: Annotated[int, typer.Option(help="seed of the bootstrap")] = 0,
+    model: Annotated[
+        Path | None,
+        typer.Option("--model", help="a model folder from `rankfeed train`: add its offline evaluation"),
+    ] = None,
     parquet_dir: ParquetDirOption = None,
     job_config: JobConfigOption = None,
 ) -> None:
-    """Write an HTML report (index.html + PNGs): CTR and θ by position, labels, dwell, quick-backs."""
+    """Write an HTML report (index.html + PNGs): CTR and θ by position, labels, dwell, quick-backs.
+
+    With --model, also the model's offline evaluation (`rankfeed evaluate`) with the θ estimated here.
+    """
     from rankfeed.export import ExportError
+    from rankfeed.model import ModelArtifact, ModelError
     from rankfeed.report import ReportError, write_report
 
     settings = _job_settings(job_config)
@@ -214,9 +241,84 @@ def report(
             bootstrap_replicates=bootstrap,
             seed=seed,
             quick_back_threshold_seconds=settings.quick_back_threshold_seconds,
+            model=ModelArtifact.load(model) if model is not None else None,
         )
-    except (ExportError, ReportError, ValueError) as error:
+    except (ExportError, ReportError, ModelError, ValueError) as error:
         raise _fail(error) from error
     console.print(
         f"wrote {written.index_path} ({len(written.plots)} plots, impressions from {written.impressions_source})"
     )
+    if written.evaluation is not None:
+        console.print(evaluation_table(written.evaluation))
+
+
+def evaluate(
+    model: Annotated[Path, typer.Option("--model", help="a model folder written by `rankfeed train`")],
+    propensity: Annotated[
+        Path, typer.Option("--propensity", help="propensity table (JSON) from `rankfeed propensity`: θ_k")
+    ] = BUILD_DIR / "propensity.json",
+    k: Annotated[int, typer.Option(help="cut-off of clicks@k and bookings@k")] = 10,
+    max_weight: Annotated[
+        float | None, typer.Option(help="clip 1/θ at this; default: the propensity table's max_weight")
+    ] = None,
+    searches: Annotated[
+        str, typer.Option(help="holdout (the searches the model's training held out) or all")
+    ] = "holdout",
+    bootstrap: Annotated[int, typer.Option(help="bootstrap replicates of the 95% intervals")] = 1000,
+    seed: Annotated[int, typer.Option(help="seed of the bootstrap")] = 0,
+    out: Annotated[Path | None, typer.Option("--out", help="also write the result as JSON here")] = None,
+    parquet_dir: ParquetDirOption = None,
+    job_config: JobConfigOption = None,
+) -> None:
+    """Estimate offline what --model would have achieved on the logged searches: clicks@k and bookings@k.
+
+    IPS and self-normalized IPS under the position-based model (θ from --propensity), clipped,
+    with 95% bootstrap intervals, beside the logging policy's observed value.
+    """
+    import json
+
+    from rankfeed.evaluate import evaluate_model
+    from rankfeed.export import ExportError
+    from rankfeed.model import ModelArtifact, ModelError
+    from rankfeed.propensity import PropensityTable
+
+    if searches not in ("holdout", "all"):
+        raise _fail(ValueError(f"--searches must be holdout or all, not {searches!r}"))
+    try:
+        result = evaluate_model(
+            parquet_dir or _job_settings(job_config).parquet_dir,
+            ModelArtifact.load(model),
+            PropensityTable.load(propensity),
+            k=k,
+            max_weight=max_weight,
+            which_searches="holdout" if searches == "holdout" else "all",
+            replicates=bootstrap,
+            seed=seed,
+        )
+    except (ExportError, ModelError, FileNotFoundError, ValueError) as error:
+        raise _fail(error) from error
+    console.print(evaluation_table(result))
+    if out is not None:
+        out.parent.mkdir(parents=True, exist_ok=True)
+        out.write_text(json.dumps(result.as_json(), indent=2) + "\n", encoding="utf-8")
+        console.print(f"wrote {out}")
+
+
+def evaluation_table(result: Evaluation) -> Table:
+    """The estimates as a table: one row per metric, the logged order's value beside the model's."""
+    title = (
+        f"model {result.model_version} on {result.searches:,} {result.which_searches} searches "
+        f"(θ {result.propensity_version}, clip {result.max_weight:g}): per search, 95% intervals"
+    )
+    table = Table(title=title)
+    for column in ("metric", "logged order", "model: IPS", "model: SNIPS"):
+        table.add_column(column)
+    for estimate in result.estimates:
+        table.add_row(
+            estimate.metric,
+            *(
+                f"{value.estimate:.4f} [{value.low:.4f}, {value.high:.4f}]"
+                for value in (estimate.logged, estimate.ips, estimate.snips)
+            ),
+        )
+    return table

@@ -31,7 +31,9 @@ from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator
 
 from rankfeed.datasets import EVENTS_DATASET
+from rankfeed.evaluate import Evaluation, Interval, evaluate_model
 from rankfeed.export import IGNORED_KIND, dataset_path, open_dataset, read_ltr_examples
+from rankfeed.model import ModelArtifact
 from rankfeed.propensity import (
     DEFAULT_MAX_WEIGHT,
     DEFAULT_PRIOR_STRENGTH,
@@ -188,6 +190,7 @@ class Report:
     plots: dict[str, Path]
     propensity: PropensityTable | None
     impressions_source: Source
+    evaluation: Evaluation | None = None
 
 
 def write_report(
@@ -197,10 +200,13 @@ def write_report(
     seed: int = 0,
     quick_back_threshold_seconds: float | None = None,
     prior_strength: float = DEFAULT_PRIOR_STRENGTH,
+    model: ModelArtifact | None = None,
 ) -> Report:
     """Write the plots, ``index.html`` and (when θ can be estimated) ``propensity.json`` into ``out_dir``.
 
     ``quick_back_threshold_seconds`` marks the dwell histogram; it defaults to the job's setting.
+    With ``model``, the report adds its offline evaluation (``rankfeed.evaluate``) on the searches
+    its training held out, with the θ estimated here; a ReportError when θ cannot be estimated.
     """
     threshold = quick_back_threshold_seconds
     if threshold is None:
@@ -224,9 +230,24 @@ def write_report(
         "dwell": _plot_dwell(dwell, kinds, float(threshold), out_dir / "dwell.png"),
         "quick_back_by_position": _plot_quick_back(positions, kinds, out_dir / "quick_back_by_position.png"),
     }
+    evaluation = None
+    if model is not None:
+        if propensity is None:
+            raise ReportError("no click in the data: θ cannot be estimated, so the model cannot be evaluated")
+        evaluation = evaluate_model(
+            parquet_dir, model, propensity, replicates=max(bootstrap_replicates, 200), seed=seed
+        )
+        plots["offline_evaluation"] = _plot_evaluation(evaluation, out_dir / "offline_evaluation.png")
     index = out_dir / REPORT_FILE
-    index.write_text(_html(examples, impressions, theta, plots, float(threshold)), encoding="utf-8")
-    return Report(index_path=index, plots=plots, propensity=propensity, impressions_source=impressions.source)
+    page = _html(examples, impressions, theta, plots, float(threshold), evaluation)
+    index.write_text(page, encoding="utf-8")
+    return Report(
+        index_path=index,
+        plots=plots,
+        propensity=propensity,
+        impressions_source=impressions.source,
+        evaluation=evaluation,
+    )
 
 
 @dataclass(frozen=True)
@@ -395,7 +416,26 @@ _CAPTIONS = {
     "quick-back threshold.",
     "quick_back_by_position": "Quick-backs among clicked examples per position, with 95% intervals. A rate that "
     "rises with position hints at clicks on deep results that disappoint.",
+    "offline_evaluation": "Per search, on the searches the model's training held out: the logged order's observed "
+    "clicks and bookings in the top k, and the model's, estimated by IPS and self-normalized IPS under the "
+    "position-based model, with 95% bootstrap intervals over searches.",
 }
+
+
+def _plot_evaluation(evaluation: Evaluation, path: Path) -> Path:
+    figure = Figure(figsize=(7, 3.5))
+    axes_list = figure.subplots(1, len(evaluation.estimates))
+    for axes, estimate in zip(np.atleast_1d(axes_list), evaluation.estimates, strict=True):
+        bars = [("logged order", estimate.logged), ("model IPS", estimate.ips), ("model SNIPS", estimate.snips)]
+        values = [interval.estimate for _, interval in bars]
+        errors = [
+            [interval.estimate - interval.low for _, interval in bars],
+            [interval.high - interval.estimate for _, interval in bars],
+        ]
+        axes.bar([name for name, _ in bars], values, yerr=errors, capsize=4, color=["tab:gray", "tab:blue", "tab:cyan"])
+        axes.set_title(f"{estimate.metric} per search")
+        axes.tick_params(axis="x", labelsize=8)
+    return _save(figure, path, positions_on_x=False)
 
 
 def _html(
@@ -404,6 +444,7 @@ def _html(
     theta: ThetaEstimates,
     plots: dict[str, Path],
     threshold: float,
+    evaluation: Evaluation | None = None,
 ) -> str:
     times = examples["search_time"]
     first, last = pc.min(times).as_py(), pc.max(times).as_py()
@@ -438,6 +479,7 @@ td,th{{padding:.2em .6em}}img{{max-width:100%}}.warn{{background:#fff3cd;padding
 <table>{rows}</table>{warning}
 {sections}
 {_theta_table(theta)}
+{_evaluation_table(evaluation)}
 </body></html>
 """
 
@@ -454,3 +496,24 @@ def _theta_table(theta: ThetaEstimates) -> str:
         for k in theta.positions.tolist()
     )
     return f"<h2>θ by position</h2><table><tr><th>k</th>{head}</tr>{body}</table>"
+
+
+def _evaluation_table(evaluation: Evaluation | None) -> str:
+    if evaluation is None:
+        return ""
+
+    def cell(interval: Interval) -> str:
+        return f"<td>{interval.estimate:.4f} [{interval.low:.4f}, {interval.high:.4f}]</td>"
+
+    body = "".join(
+        f"<tr><td>{html.escape(e.metric)}</td>{cell(e.logged)}{cell(e.ips)}{cell(e.snips)}</tr>"
+        for e in evaluation.estimates
+    )
+    caption = (
+        f"model {html.escape(evaluation.model_version)} on {evaluation.searches:,} held-out searches, θ "
+        f"{html.escape(evaluation.propensity_version)}, weights cut at {evaluation.max_weight:g}"
+    )
+    return (
+        f"<h2>offline evaluation</h2><p>{caption}</p><table><tr><th>metric</th><th>logged order</th>"
+        f"<th>model: IPS</th><th>model: SNIPS</th></tr>{body}</table>"
+    )

@@ -98,6 +98,29 @@ def job_settings(bootstrap_servers: str, topics: Topics, tmp_path: Path) -> JobS
     )
 
 
+def isolated_job_settings(
+    bootstrap_servers: str, created_topics: list[str], parquet_dir: Path, **overrides: Any
+) -> JobSettings:
+    """Job settings on fresh topics (created now, deleted at the end of the run) writing Parquet to
+    ``parquet_dir``, with short checkpoints; ``overrides`` set any other field."""
+    suffix = uuid.uuid4().hex[:8]
+    topics = Topics().with_suffix(suffix)
+    create_topics(bootstrap_servers, topics)
+    created_topics.extend(topics.specs())
+    values: dict[str, Any] = {
+        "kafka": KafkaSettings(bootstrap_servers=bootstrap_servers),
+        "topics": topics,
+        "consumer_group": f"test-{suffix}",
+        "transactional_id_prefix": f"test-{suffix}",
+        "parquet_dir": parquet_dir,
+        "labelling_checkpoint_interval_seconds": 1,
+        "checkpoint_interval_seconds": 2,
+        "lake_checkpoint_interval_seconds": 2,
+        "source_idle_timeout_seconds": 5,
+    }
+    return JobSettings(**{**values, **overrides})
+
+
 ReadTopic = Callable[..., list[Record]]
 
 

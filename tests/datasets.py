@@ -80,12 +80,14 @@ def write_dataset(table: pa.Table, folder: Path, time_column: str) -> None:
 
 
 def write_ltr_dataset(
-    parquet_dir: Path, searches: int = 400, seed: int = 0, randomized_share: float = 0.25
+    parquet_dir: Path, searches: int = 400, seed: int = 0, randomized_share: float = 0.25, events: bool = False
 ) -> pa.Table:
     """A synthetic ``ltr_examples`` dataset under ``parquet_dir``; returns its rows (without dt/hr).
 
     Clicks follow a PBM with θ_k = 1/k and an attractiveness that rises with rating and falls
-    with price, so a model has something to learn and the logged order is position-biased.
+    with price, so a model has something to learn and the logged order is position-biased. With
+    ``events`` the same searches are also written to ``events/``: each search action with its whole
+    result list, and a click (and a book) action for each clicked (booked) hotel.
     """
     rng = np.random.default_rng(seed)
     shape = (searches, LIST_LENGTH)
@@ -152,8 +154,111 @@ def write_ltr_dataset(
     assert set(columns) == set(schema.names), "the generator must fill exactly the schema's fields"
     table = pa.table({name: pa.array(columns[name], schema.field(name).type) for name in schema.names}, schema=schema)
     write_dataset(table, parquet_dir / "ltr_examples", "search_time")
+    if events:
+        hotel_ids = [[f"H{(s * 7 + p) % 300:05d}" for p in range(1, LIST_LENGTH + 1)] for s in range(searches)]
+        actions: list[dict[str, Any]] = []
+        for s in range(searches):
+            fields = {"user_id": f"U{s // 2 % 50:06d}", "session_id": f"session-{s // 2}", "search_id": search_name[s]}
+            shown = [
+                {
+                    "hotel_id": hotel_ids[s][p],
+                    "position": p + 1,
+                    "price": float(price[s, p]),
+                    "rating": _nullable(rating[s, p : p + 1])[0],
+                }
+                for p in range(LIST_LENGTH)
+            ]
+            actions.append(_action(f"{s}-search", search_time[s], "search", impressions=shown, **fields))
+            for p in np.flatnonzero(clicked[s]):
+                at = search_time[s] + timedelta(seconds=int(p) + 1)
+                actions.append(
+                    _action(f"{s}-click-{p}", at, "click", hotel_id=hotel_ids[s][p], position=int(p) + 1, **fields)
+                )
+                if kind[s, p] == "book":
+                    actions.append(_action(f"{s}-book-{p}", at, "book", hotel_id=hotel_ids[s][p], **fields))
+        events_table = pa.Table.from_pylist(actions, schema=arrow_schema(schemas.USER_ACTION))
+        write_dataset(events_table, parquet_dir / "events", "timestamp")
     return table
+
+
+def _action(event_id: str, at: datetime, action_type: str, **fields: Any) -> dict[str, Any]:
+    record = schemas.default_record(schemas.USER_ACTION)
+    record.update(event_id=event_id, schema_version=1, timestamp=at, action_type=action_type, query="Paris", **fields)
+    return record
 
 
 def _nullable(values: np.ndarray[Any, Any]) -> list[float | None]:
     return [None if np.isnan(v) else float(v) for v in values]
+
+
+def features_record(
+    hotel_id: str,
+    *,
+    examined_impressions: float = 0.0,
+    clicks: float = 0.0,
+    books: float = 0.0,
+    quick_backs: float = 0.0,
+    destination: str | None = None,
+    updated_at: datetime | None = None,
+) -> dict[str, Any]:
+    """A HotelFeatures record with the counts that matter for scoring and plausible values for the rest."""
+    return {
+        "hotel_id": hotel_id,
+        "destination": destination,
+        "updated_at": updated_at or datetime.now(UTC),
+        "impressions": examined_impressions * 2,
+        "examined_impressions": examined_impressions,
+        "clicks": clicks,
+        "books": books,
+        "quick_backs": quick_backs,
+        "mean_dwell_seconds": None,
+        "debiased_ctr": None,
+        "debiased_book_rate": None,
+    }
+
+
+def write_hotel_feature_history(parquet_dir: Path, records: list[dict[str, Any]]) -> pa.Table:
+    """``records`` (HotelFeatures dicts) as the lake job writes ``hotel_features/``; returns them as a table."""
+    schema = arrow_schema(schemas.HOTEL_FEATURES)
+    table = pa.Table.from_pylist(records, schema=schema)
+    write_dataset(table, parquet_dir / "hotel_features", "updated_at")
+    return table
+
+
+def hotel_feature_updates(
+    hotels: list[str], start: datetime, updates: int, every: timedelta, seed: int = 0
+) -> list[dict[str, Any]]:
+    """Growing counts for each hotel: a global update every ``every`` from ``start``, each with a destination row."""
+    rng = np.random.default_rng(seed)
+    records: list[dict[str, Any]] = []
+    for number, hotel_id in enumerate(hotels):
+        examined = clicks = books = quick_backs = 0.0
+        for step in range(updates):
+            examined += float(rng.integers(0, 40))
+            clicks += float(rng.binomial(int(examined), 0.05)) if examined else 0.0
+            books += float(rng.integers(0, 2))
+            quick_backs = min(clicks, quick_backs + float(rng.integers(0, 2)))
+            at = start + every * step + timedelta(milliseconds=number)
+            for destination in (None, "Paris"):
+                record = features_record(
+                    hotel_id,
+                    examined_impressions=examined if destination is None else examined / 2,
+                    clicks=clicks,
+                    books=books,
+                    quick_backs=quick_backs,
+                    destination=destination,
+                    updated_at=at,
+                )
+                records.append(record)
+    return records
+
+
+def write_model_lake(parquet_dir: Path) -> tuple[pa.Table, pa.Table]:
+    """(LTR examples, hotel-features history): 400 searches 20 s apart with their events/, and a global and a
+    destination update of each of their 300 hotels every 10 minutes from half an hour before the first search."""
+    examples = write_ltr_dataset(parquet_dir, events=True)
+    hotels = [f"H{number:05d}" for number in range(300)]
+    history = write_hotel_feature_history(
+        parquet_dir, hotel_feature_updates(hotels, START - timedelta(minutes=30), 20, timedelta(minutes=10))
+    )
+    return examples, history

@@ -21,8 +21,9 @@ from typer.testing import CliRunner
 
 from rankfeed import offline_cli
 from rankfeed.export import DEFAULT_FEATURES, ExportError, export_ltr
+from rankfeed.model import ModelArtifact
 from rankfeed.propensity import PropensityTable, default_theta
-from rankfeed.train import label_gains, ndcg_at, split_groups, train_lambdamart
+from rankfeed.train import held_out, label_gains, load_export, ndcg_at, split_groups, train_lambdamart
 from tests.datasets import LIST_LENGTH, write_ltr_dataset
 
 
@@ -162,13 +163,22 @@ def test_ndcg_matches_a_hand_computed_value() -> None:
     assert label_gains(3) == [0.0, 1.0, 3.0, 7.0]
 
 
-def test_split_keeps_lists_whole_and_holds_out_the_asked_share() -> None:
-    sizes = np.array([3, 1, 4, 2, 5, 2, 2, 1, 3, 2])
-    train, holdout = split_groups(sizes, holdout_fraction=0.3, seed=1)
+def test_holdout_is_a_function_of_the_search_id_and_keeps_lists_whole(
+    ltr_parquet: tuple[Path, pa.Table], tmp_path: Path
+) -> None:
+    export_ltr(ltr_parquet[0], tmp_path)
+    data = load_export(tmp_path)
+    train, holdout = split_groups(data, holdout_fraction=0.3, seed=1)
     assert np.all(train ^ holdout)
-    group = np.repeat(np.arange(sizes.size), sizes)
-    held_lists = set(group[holdout].tolist())
-    assert len(held_lists) == 3 and held_lists.isdisjoint(group[train].tolist())
+    held = set(data.search_ids[holdout].tolist())
+    assert held.isdisjoint(data.search_ids[train].tolist())
+    assert 0.2 < len(held) / data.group_sizes.size < 0.4
+    # The same ids, in any order and from any dataset, are held out the same way.
+    ids = sorted(set(data.search_ids.tolist()))
+    by_id = dict(zip(ids, held_out(ids, 0.3, seed=1), strict=True))
+    assert {search_id for search_id, flag in by_id.items() if flag} == held
+    assert held_out(ids[::-1], 0.3, seed=1).tolist() == [by_id[search_id] for search_id in ids[::-1]]
+    assert held_out(ids, 0.3, seed=2).tolist() != held_out(ids, 0.3, seed=1).tolist()
 
 
 def test_training_scores_both_models_on_the_holdout(ltr_parquet: tuple[Path, pa.Table], tmp_path: Path) -> None:
@@ -178,15 +188,21 @@ def test_training_scores_both_models_on_the_holdout(ltr_parquet: tuple[Path, pa.
 
     plain = train_lambdamart(tmp_path, holdout_fraction=0.25, seed=3, use_ips=False, num_boost_round=40)
     ips = train_lambdamart(
-        tmp_path, holdout_fraction=0.25, seed=3, use_ips=True, num_boost_round=40, model_path=tmp_path / "m.txt"
+        tmp_path, holdout_fraction=0.25, seed=3, use_ips=True, num_boost_round=40, models_dir=tmp_path / "models"
     )
     for result in (plain, ips):
         assert result.evaluated_lists > 0 and result.holdout_lists + result.train_lists == len(export_groups(tmp_path))
         for value in (result.ndcg_at_10, result.ips_ndcg_at_10, result.logged_order_ndcg_at_10):
             assert 0.0 < value <= 1.0
     assert not ips.uniform_weights and ips.use_ips and not plain.use_ips
-    booster = lgb.Booster(model_file=str(tmp_path / "m.txt"))
+    assert ips.artifact_dir is not None and ips.artifact_dir.parent == tmp_path / "models"
+    booster = lgb.Booster(model_file=str(ips.artifact_dir / "model.txt"))
     assert booster.feature_name() == list(DEFAULT_FEATURES)
+    saved = ModelArtifact.load(ips.artifact_dir)
+    assert saved.features == DEFAULT_FEATURES and saved.version == ips.artifact_dir.name
+    assert saved.metadata["training_data"]["propensity_version"] == table.version
+    assert saved.metadata["metrics"]["ndcg_at_10"] == ips.ndcg_at_10
+    assert saved.metadata["training_data"]["search_time_range"][0].startswith("2026-11-27T22:40")
     # The weights reached LightGBM: the IPS model is a different model.
     assert ips.feature_importance != plain.feature_importance
 
@@ -236,10 +252,12 @@ def test_cli_exports_with_a_propensity_file_and_trains(ltr_parquet: tuple[Path, 
     assert exported.exit_code == 0, exported.output
     assert table.version in exported.output and (out / "ltr.csv.weight").exists()
 
-    trained = runner.invoke(app, ["train", str(out), "--rounds", "10", "--model-dir", str(tmp_path / "models")])
+    trained = runner.invoke(app, ["train", str(out), "--rounds", "10", "--models", str(tmp_path / "models")])
     assert trained.exit_code == 0, trained.output
     assert "NDCG@10" in trained.output
-    assert (tmp_path / "models" / "model-ips.txt").exists() and (tmp_path / "models" / "model-plain.txt").exists()
+    saved = sorted(folder.name for folder in (tmp_path / "models").iterdir())
+    assert [name.rsplit("-", 2)[0] for name in saved] == ["lambdamart", "lambdamart-ips"]
+    assert all((tmp_path / "models" / name / "model.txt").exists() for name in saved)
 
     refused = runner.invoke(
         app, ["export-ltr", "--parquet-dir", str(ltr_parquet[0]), "--out", str(out), "--feature", "position"]

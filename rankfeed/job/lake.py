@@ -3,6 +3,7 @@
     user-actions-clean ─▶ events/          (every distinct action, impression lists included)
     ltr-examples       ─▶ ltr_examples/
     session-summaries  ─▶ sessions/
+    hotel-features     ─▶ hotel_features/   (every update: the history compaction forgets)
     position-propensities ─▶ propensities/  (every θ the features job published)
 
 Parquet is written apart from labelling: with its own, long checkpoints it writes fewer, larger
@@ -16,7 +17,13 @@ from __future__ import annotations
 from pyflink.table import StatementSet, TableEnvironment
 
 from rankfeed import schemas
-from rankfeed.datasets import EVENTS_DATASET, LTR_DATASET, PROPENSITIES_DATASET, SESSIONS_DATASET
+from rankfeed.datasets import (
+    EVENTS_DATASET,
+    HOTEL_FEATURES_DATASET,
+    LTR_DATASET,
+    PROPENSITIES_DATASET,
+    SESSIONS_DATASET,
+)
 from rankfeed.job import tables
 from rankfeed.settings import JobSettings
 
@@ -28,6 +35,7 @@ DATASETS = {
     EVENTS_DATASET: ("user_actions_clean", schemas.USER_ACTION, "timestamp"),
     LTR_DATASET: ("ltr_examples", schemas.LTR_EXAMPLE, "search_time"),
     SESSIONS_DATASET: ("session_summaries", schemas.SESSION_SUMMARY, "session_start"),
+    HOTEL_FEATURES_DATASET: ("hotel_features", schemas.HOTEL_FEATURES, "updated_at"),
     PROPENSITIES_DATASET: ("position_propensities", schemas.POSITION_PROPENSITIES, "estimated_at"),
 }
 

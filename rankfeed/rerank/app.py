@@ -1,7 +1,8 @@
 """The re-rank service as an ASGI application.
 
 =========================  ==========================================================================
-``POST /v1/rerank``        200 ``{"ranking": [{"hotel_id", "score", "known"}, …], "features_version"}``
+``POST /v1/rerank``        200 ``{"ranking": [{"hotel_id", "score", "known"}, …], "features_version", "model"}``;
+                           interleaving: ``"team"`` per hotel, ``"experiment"``, ``"interleaving_id"``
                            ordered by score (ties in the given order); 400 body not JSON; 413 body too
                            large; 408 body too slow; 415 not JSON content; 422 invalid request (every
                            problem listed); 503 features still loading (``Retry-After``)
@@ -24,9 +25,11 @@ import orjson
 
 from rankfeed import asgi as http
 from rankfeed.asgi import Receive, Scope, Send
+from rankfeed.model import ModelArtifact
 from rankfeed.rerank.features import FeatureStore
+from rankfeed.rerank.interleave import Interleaver
 from rankfeed.rerank.request import InvalidRequest, Problem, parse_request
-from rankfeed.rerank.scoring import Scorer, ScoringParameters
+from rankfeed.rerank.scoring import ModelScorer, Scorer, ScoringParameters
 from rankfeed.rerank.settings import RerankSettings
 
 log = logging.getLogger(__name__)
@@ -58,6 +61,11 @@ class RerankApp:
     def __init__(self, settings: RerankSettings) -> None:
         self.settings = settings
         self.scorer = Scorer(ScoringParameters.from_settings(settings))
+        self.model = ModelScorer(ModelArtifact.load(settings.model)) if settings.model is not None else None
+        self.interleaver = None
+        if settings.interleave_candidate is not None:
+            candidate = ModelScorer(ModelArtifact.load(settings.interleave_candidate))
+            self.interleaver = Interleaver(candidate, self.model, settings.experiment)
         self.store = FeatureStore(
             settings.kafka,
             settings.topics.hotel_features,
@@ -135,9 +143,28 @@ class RerankApp:
             await http.respond(send, 503, body, [(b"retry-after", b"1")])
             return
         version = self.store.version
-        ranked = self.scorer.rank(request.hotel_ids, self.store, request.destination, request.positions)
-        response: dict[str, Any] = {
+        if self.interleaver is not None:
+            answer = self.interleaver.rank(request, self.store)
+            ranking = [
+                {"hotel_id": hotel.hotel_id, "score": hotel.score, "known": hotel.known, "team": team}
+                for hotel, team in zip(answer.ranking, answer.teams, strict=True)
+            ]
+            response: dict[str, Any] = {
+                "ranking": ranking,
+                "features_version": version,
+                "model": self.interleaver.candidate.artifact.version,
+                "experiment": answer.experiment,
+                "interleaving_id": answer.interleaving_id,
+            }
+            await http.respond(send, 200, orjson.dumps(response))
+            return
+        if self.model is None:
+            ranked = self.scorer.rank(request.hotel_ids, self.store, request.destination, request.positions)
+        else:
+            ranked = self.model.rank(request.hotel_ids, self.store, request.positions, request.prices, request.ratings)
+        response = {
             "ranking": [{"hotel_id": hotel.hotel_id, "score": hotel.score, "known": hotel.known} for hotel in ranked],
             "features_version": version,
+            "model": self.model.artifact.version if self.model is not None else None,
         }
         await http.respond(send, 200, orjson.dumps(response))

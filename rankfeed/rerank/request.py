@@ -1,6 +1,7 @@
 """What a ``POST /v1/rerank`` body must be, checked by hand in one pass (a schema library costs more here).
 
-``{"hotel_ids": ["h1", ...], "destination": "paris" | null, "query": "..." | null, "positions": [1, ...] | null}``
+``{"hotel_ids": ["h1", ...], "destination": "paris" | null, "query": "..." | null, "positions": [1, ...] | null,
+"prices": [120.0, null, ...] | null, "ratings": [4.5, ...] | null, "search_id": "..." | null}``
 
 * ``hotel_ids``: 1 to ``max_items`` distinct, non-empty strings in the order the caller's ranker chose;
 * ``destination``: selects the hotels' destination-specific features when they exist;
@@ -8,6 +9,10 @@
   (the features are per hotel and destination, not per query);
 * ``positions``: the 1-based position each hotel was shown at (e.g. 21… on page 2), one per id;
   default 1, 2, 3, …
+* ``search_id``: the caller's id of the search; an interleaved answer uses it as its interleaving_id
+  (so the same search always gets the same interleaving), else one is generated;
+* ``prices``, ``ratings``: the price per night and the rating (0-5) shown for each hotel, null where
+  unknown; features of a served model (``--model``), ignored by the default score.
 
 A body that is not JSON is answered 400; JSON that breaks a rule above is answered 422 with every
 problem found (up to ``MAX_PROBLEMS``), each naming the field, the index in an array and what to do.
@@ -23,7 +28,7 @@ import orjson
 
 from rankfeed.asgi import json_type
 
-FIELDS = ("hotel_ids", "destination", "query", "positions")
+FIELDS = ("hotel_ids", "destination", "query", "positions", "prices", "ratings", "search_id")
 #: More problems than this in one body are not listed: the first ones tell the caller what is wrong.
 MAX_PROBLEMS = 20
 
@@ -56,6 +61,9 @@ class RerankRequest:
     destination: str | None = None
     query: str | None = None
     positions: list[int] | None = None
+    prices: list[float | None] | None = None
+    ratings: list[float | None] | None = None
+    search_id: str | None = None
 
 
 def parse_request(body: bytes, max_items: int) -> RerankRequest:
@@ -86,10 +94,14 @@ def parse_request(body: bytes, max_items: int) -> RerankRequest:
     hotel_ids = _hotel_ids(document, max_items, problems)
     destination = _optional_string(document, "destination", problems)
     query = _optional_string(document, "query", problems)
-    positions = _positions(document, len(hotel_ids) if hotel_ids is not None else None, problems)
+    expected = len(hotel_ids) if hotel_ids is not None else None
+    positions = _positions(document, expected, problems)
+    prices = _numbers(document, "prices", None, expected, problems)
+    ratings = _numbers(document, "ratings", 5.0, expected, problems)
+    search_id = _optional_string(document, "search_id", problems)
     if problems or hotel_ids is None:
         raise InvalidRequest(422, problems)
-    return RerankRequest(hotel_ids, destination, query, positions)
+    return RerankRequest(hotel_ids, destination, query, positions, prices, ratings, search_id)
 
 
 def _hotel_ids(document: dict[str, Any], max_items: int, problems: list[Problem]) -> list[str] | None:
@@ -134,20 +146,47 @@ def _optional_string(document: dict[str, Any], name: str, problems: list[Problem
     return None
 
 
+def _array(
+    document: dict[str, Any], name: str, what: str, expected: int | None, problems: list[Problem]
+) -> list[Any] | None:
+    """``document[name]`` when it is null or an array with one item per hotel id; else a problem, None."""
+    values = document.get(name)
+    if values is None:
+        return None
+    if not isinstance(values, list):
+        message = f"{name} must be an array of {what} (one per hotel id) or null, got {json_type(values)}"
+        problems.append(Problem(name, None, "wrong_type", message))
+        return None
+    if expected is not None and len(values) != expected:
+        message = f"{name} has {len(values)} items for {expected} hotel ids; send one {name[:-1]} per hotel id"
+        problems.append(Problem(name, None, "length_mismatch", message))
+    return values
+
+
 def _positions(document: dict[str, Any], expected: int | None, problems: list[Problem]) -> list[int] | None:
-    positions = document.get("positions")
-    if positions is None:
-        return None
-    if not isinstance(positions, list):
-        message = f"positions must be an array of integers >= 1 (one per hotel id) or null, got {json_type(positions)}"
-        problems.append(Problem("positions", None, "wrong_type", message))
-        return None
-    if expected is not None and len(positions) != expected:
-        message = f"positions has {len(positions)} items for {expected} hotel ids; send one position per hotel id"
-        problems.append(Problem("positions", None, "length_mismatch", message))
-    for index, position in enumerate(positions):
+    positions = _array(document, "positions", "integers >= 1", expected, problems)
+    for index, position in enumerate(positions or ()):
         if isinstance(position, bool) or not isinstance(position, int) or position < 1:
             shown = json_type(position) if not isinstance(position, int) or isinstance(position, bool) else position
             message = f"positions[{index}] must be an integer >= 1, got {shown}"
             problems.append(Problem("positions", index, "wrong_type", message))
     return positions
+
+
+def _numbers(
+    document: dict[str, Any], name: str, maximum: float | None, expected: int | None, problems: list[Problem]
+) -> list[float | None] | None:
+    """Optional numbers >= 0 (and <= ``maximum``), null where unknown: the prices or ratings shown."""
+    bound = "" if maximum is None else f" and <= {maximum:g}"
+    values = _array(document, name, f"numbers >= 0{bound} or nulls", expected, problems)
+    for index, value in enumerate(values or ()):
+        if value is None:
+            continue
+        if isinstance(value, bool) or not isinstance(value, int | float) or value < 0:
+            shown = json_type(value) if isinstance(value, bool) or not isinstance(value, int | float) else value
+            message = f"{name}[{index}] must be a number >= 0{bound} or null, got {shown}"
+            problems.append(Problem(name, index, "wrong_type", message))
+        elif maximum is not None and value > maximum:
+            message = f"{name}[{index}] must be a number >= 0{bound} or null, got {value}"
+            problems.append(Problem(name, index, "above_maximum", message))
+    return values

@@ -53,7 +53,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import NamedTuple, Protocol
 
-from rankfeed.propensity import PropensityTable
+from rankfeed.model import ModelArtifact, feature_matrix
+from rankfeed.propensity import FloatArray, PropensityTable
 from rankfeed.rerank.features import BOOKS, CLICKS, EXAMINED_IMPRESSIONS, QUICK_BACKS, FeatureRow
 from rankfeed.rerank.settings import RerankSettings
 
@@ -202,3 +203,50 @@ class Scorer:
 
 def _descending_score(ranked: RankedHotel) -> float:
     return -ranked.score
+
+
+class ModelScorer:
+    """Orders hotels by a trained model (``rankfeed train``) over ``rankfeed.model.FEATURES``.
+
+    The features are built by ``rankfeed.model.feature_matrix``, the function the training export
+    uses, from the request (given positions, prices, ratings) and each hotel's global row of the
+    live store; a hotel without a row gets NaN engagement features, as in training.
+    """
+
+    def __init__(self, artifact: ModelArtifact) -> None:
+        artifact.check_servable()
+        self.artifact = artifact
+
+    def features(
+        self,
+        hotel_ids: Sequence[str],
+        features: FeatureLookup,
+        positions: Sequence[int] | None = None,
+        prices: Sequence[float | None] | None = None,
+        ratings: Sequence[float | None] | None = None,
+    ) -> tuple[FloatArray, list[bool]]:
+        """(the hotels × features matrix the model scores, whether each hotel had a row)."""
+        rows = [features.get(hotel_id) for hotel_id in hotel_ids]
+        unknown: list[float | None] = [None] * len(hotel_ids)
+        matrix = feature_matrix(
+            positions if positions is not None else range(1, len(hotel_ids) + 1),
+            prices if prices is not None else unknown,
+            ratings if ratings is not None else unknown,
+            rows,
+        )
+        return matrix, [row is not None for row in rows]
+
+    def rank(
+        self,
+        hotel_ids: Sequence[str],
+        features: FeatureLookup,
+        positions: Sequence[int] | None = None,
+        prices: Sequence[float | None] | None = None,
+        ratings: Sequence[float | None] | None = None,
+    ) -> list[RankedHotel]:
+        """``hotel_ids`` ordered by the model's score, ties in the given order."""
+        matrix, known = self.features(hotel_ids, features, positions, prices, ratings)
+        scores = self.artifact.score_served(matrix).tolist()
+        scored = [RankedHotel(*item) for item in zip(hotel_ids, scores, known, strict=True)]
+        scored.sort(key=_descending_score)
+        return scored

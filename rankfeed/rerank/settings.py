@@ -38,6 +38,16 @@ class RerankSettings(_Settings):
     #: A PropensityTable JSON (``rankfeed propensity``): its θ_k becomes the position prior instead of 1/log2(k+1).
     propensity_table: Path | None = None
 
+    #: A model folder written by ``rankfeed train`` (``rankfeed.model.ModelArtifact``): when set, hotels
+    #: are ordered by its score over ``rankfeed.model.FEATURES`` instead of the blended score above.
+    model: Path | None = None
+    #: A candidate model folder: with it, every answer is a team-draft interleaving of the control ranking
+    #: (``model`` when set, else the given order) and the candidate's (``rankfeed.interleaving``).
+    interleave_candidate: Path | None = None
+    #: The experiment's name, answered and logged with each interleaved list; default
+    #: ``<control>-vs-<candidate version>``, the control being the model's version or "given-order".
+    experiment: str | None = Field(default=None, min_length=1, max_length=128)
+
     #: Most hotel ids one request may carry.
     max_items: int = Field(default=500, ge=1)
     #: Longest request body accepted, in bytes (HTTP 413 beyond).

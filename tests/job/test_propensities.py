@@ -21,7 +21,6 @@ from __future__ import annotations
 import json
 import math
 import time
-import uuid
 from collections import defaultdict
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -52,6 +51,7 @@ from rankfeed.reweight import reweight
 from rankfeed.settings import JobSettings, load_settings
 from rankfeed.simulate import TrafficShape, generate, iter_sessions
 from rankfeed.types import Record
+from tests.conftest import isolated_job_settings
 
 POSITIONS = 10
 ETA = 1.0
@@ -135,23 +135,11 @@ class Outcome:
 def outcome(
     stack: Stack, bootstrap_servers: str, created_topics: list[str], tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[Outcome]:
-    from rankfeed.local.broker import create_topics
-    from rankfeed.settings import KafkaSettings, Topics
-
     folder = tmp_path_factory.mktemp("propensities")
-    suffix = uuid.uuid4().hex[:8]
-    topics = Topics().with_suffix(suffix)
-    create_topics(bootstrap_servers, topics)
-    created_topics.extend(topics.specs())
-    settings = JobSettings(
-        kafka=KafkaSettings(bootstrap_servers=bootstrap_servers),
-        topics=topics,
-        consumer_group=f"test-{suffix}",
-        transactional_id_prefix=f"test-{suffix}",
-        parquet_dir=folder / "parquet",
-        labelling_checkpoint_interval_seconds=1,
-        checkpoint_interval_seconds=2,
-        lake_checkpoint_interval_seconds=2,
+    settings = isolated_job_settings(
+        bootstrap_servers,
+        created_topics,
+        folder / "parquet",
         # The test compares exact counts, so no partition may be declared idle while its records
         # wait behind a busy CPU (they would fall behind the watermark); heartbeats end every partition.
         source_idle_timeout_seconds=120,
@@ -161,6 +149,7 @@ def outcome(
     )
     config = folder / "job.yaml"
     config.write_text(json.dumps(settings.model_dump(mode="json")))
+    topics = settings.topics
     truth = _impressions(settings)
     job_ids = pipeline.submit(stack.flink, config)
     try:

@@ -8,7 +8,6 @@ import time
 from collections.abc import Callable, Iterator
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from typing import Any
 
 import httpx
@@ -24,31 +23,9 @@ from rankfeed.rerank.settings import RerankSettings
 from rankfeed.settings import KafkaSettings, Topics
 from rankfeed.types import Record
 from tests.conftest import serve_in_thread
+from tests.datasets import features_record
 
-
-def features_record(
-    hotel_id: str,
-    *,
-    examined_impressions: float = 0.0,
-    clicks: float = 0.0,
-    books: float = 0.0,
-    quick_backs: float = 0.0,
-    destination: str | None = None,
-) -> Record:
-    """A HotelFeatures record with the counts that matter for scoring and plausible values for the rest."""
-    return {
-        "hotel_id": hotel_id,
-        "destination": destination,
-        "updated_at": datetime.now(UTC),
-        "impressions": examined_impressions * 2,
-        "examined_impressions": examined_impressions,
-        "clicks": clicks,
-        "books": books,
-        "quick_backs": quick_backs,
-        "mean_dwell_seconds": None,
-        "debiased_ctr": None,
-        "debiased_book_rate": None,
-    }
+__all__ = ["features_record"]
 
 
 class FeaturePublisher:

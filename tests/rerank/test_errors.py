@@ -99,7 +99,8 @@ def problems(response: Any) -> list[dict[str, Any]]:
                     "hotelIds",
                     None,
                     "unknown_field",
-                    "unknown field 'hotelIds'; the fields are hotel_ids, destination, query, positions",
+                    "unknown field 'hotelIds'; the fields are "
+                    "hotel_ids, destination, query, positions, prices, ratings, search_id",
                 ),
                 (
                     "hotel_ids",
