@@ -38,6 +38,7 @@ def stack() -> Iterator[Stack]:
         stop
         for running, stop in (
             (stack.gateway.pid() is not None, stack.gateway.stop),
+            (stack.site.pid() is not None, stack.site.stop),
             (stack.flink.running(), stack.flink.stop),
             (stack.broker.running(), stack.broker.stop),
         )

@@ -123,8 +123,10 @@ export function createTracker(options: Options) {
   let retryAt = 0;
   let busy = false;
   let started = false;
-  let seen: [string, Hotel][] = [];
-  const depth: Record<string, number> = {};
+  let release: (() => void) | undefined;
+  /** Results seen and not reported yet: list, hotel, when. */
+  let seen: [string, Hotel, number][] = [];
+  const depth: Record<string, [number, number]> = {};
   const reported: Record<string, number> = {};
 
   const queueKey = () => QUEUE + tab;
@@ -174,7 +176,7 @@ export function createTracker(options: Options) {
       tab = id;
       attempt(() => sessionStorage.setItem(PREFIX + "tab", id));
       adopt().then(() => schedule(0));
-      return new Promise(() => {}); // held until the page is gone
+      return new Promise<void>((resolve) => (release = resolve)); // held until the page is hidden for good
     });
   };
 
@@ -289,6 +291,8 @@ export function createTracker(options: Options) {
   function track(action_type: string, fields: Record<string, unknown> = {}): string | undefined {
     if (!consented) return;
     start();
+    // What was seen before this action is reported before it (a click's next action decides a quick-back).
+    if (action_type !== "impression" && action_type !== "scroll") collect();
     const now = Date.now();
     let stored: Session | null = session;
     attempt(() => (stored = JSON.parse(store.get(PREFIX + "s") || "null") || session));
@@ -317,15 +321,21 @@ export function createTracker(options: Options) {
 
   /** Impressions seen since the last flush become one impression event per list, and a scroll to the deepest. */
   function collect(): void {
-    const lists: Record<string, Hotel[]> = {};
-    seen.forEach(([searchId, hotel]) => (lists[searchId] = lists[searchId] || []).push(hotel));
+    const lists: Record<string, [Hotel[], number]> = {};
+    for (const [searchId, hotel, at] of seen) {
+      const list = (lists[searchId] = lists[searchId] || [[], 0]);
+      list[0].push(hotel);
+      list[1] = Math.max(list[1], at);
+    }
     seen = [];
     for (const searchId in lists) {
-      track("impression", { search_id: searchId, impressions: lists[searchId].sort((a, b) => a.position - b.position) });
+      const [hotels, at] = lists[searchId];
+      track("impression", { search_id: searchId, impressions: hotels.sort((a, b) => a.position - b.position), timestamp: at });
     }
     for (const searchId in depth) {
-      if (depth[searchId] > (reported[searchId] || 0)) {
-        track("scroll", { search_id: searchId, scroll_depth: (reported[searchId] = depth[searchId]) });
+      const [deepest, at] = depth[searchId];
+      if (deepest > (reported[searchId] || 0)) {
+        track("scroll", { search_id: searchId, scroll_depth: (reported[searchId] = deepest), timestamp: at });
       }
     }
   }
@@ -347,8 +357,9 @@ export function createTracker(options: Options) {
                 observer.unobserve(target);
                 const hotel = describe(target);
                 if (!hotel) return;
-                seen.push([searchId, hotel]);
-                depth[searchId] = Math.max(depth[searchId] || 0, hotel.position);
+                const at = Date.now();
+                seen.push([searchId, hotel, at]);
+                if (hotel.position > (depth[searchId]?.[0] || 0)) depth[searchId] = [hotel.position, at];
                 if (!timer) schedule(o.flushIntervalMs);
               }, o.impressionMs),
             );
@@ -369,8 +380,17 @@ export function createTracker(options: Options) {
 
   if (typeof addEventListener === "function") {
     addEventListener("visibilitychange", () => document.visibilityState === "hidden" && leave());
-    addEventListener("pagehide", leave);
-    // Back to this page: restored from the back-forward cache, or loaded again by the back button.
+    // Leaving: what is left waits in storage for the next page of this tab, which takes the tab's lock over. A
+    // page kept in the back-forward cache must not hold the lock (that would evict it), nor its memory queue.
+    addEventListener("pagehide", () => {
+      leave();
+      queue = [];
+      tab = "";
+      started = false;
+      release?.();
+    });
+    // Back to this page: restored from the back-forward cache (it takes its tab's lock and queue again), or
+    // loaded again by the back button.
     addEventListener("pageshow", (event) => (event as PageTransitionEvent).persisted && track("back"));
     const navigation = performance.getEntriesByType?.("navigation")[0] as PerformanceNavigationTiming | undefined;
     if (navigation?.type === "back_forward") track("back");
