@@ -76,10 +76,10 @@ class RunningGateway:
 
 
 @contextmanager
-def run_gateway(settings: GatewaySettings) -> Iterator[RunningGateway]:
-    """Serve ``settings`` on a free loopback port until the block ends."""
+def run_gateway(settings: GatewaySettings, port: int = 0) -> Iterator[RunningGateway]:
+    """Serve ``settings`` on loopback ``port`` (a free one by default) until the block ends."""
     app = Gateway(settings)
-    with serve_in_thread(app, uvicorn_options(settings), "gateway") as port:
+    with serve_in_thread(app, uvicorn_options(settings), "gateway", port) as port:
         base_url = f"http://127.0.0.1:{port}"
         with httpx.Client(base_url=base_url, timeout=30) as client:
             yield RunningGateway(settings, app, base_url, client)

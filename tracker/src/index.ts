@@ -175,7 +175,7 @@ export function createTracker(options: Options) {
       if (!lock) return claim(uuid()); // a duplicated tab shares our sessionStorage: another id
       tab = id;
       attempt(() => sessionStorage.setItem(PREFIX + "tab", id));
-      adopt().then(() => schedule(0));
+      adopt().then(() => queue.length && !timer && schedule(o.flushIntervalMs));
       return new Promise<void>((resolve) => (release = resolve)); // held until the page is hidden for good
     });
   };
