@@ -18,7 +18,7 @@
 
   async function searchPage() {
     const query = params.get("q");
-    if (!query) return;
+    if (!query) return (document.body.dataset.ready = "true");
     $("query").value = query;
     const answer = await (await fetch(`/api/search?q=${encodeURIComponent(query)}`)).json();
     // Back (or reload) to this list: the same search_id and no new search event; a new query is a new search.
@@ -28,7 +28,7 @@
     const searchId = again ? last.searchId : tracker.search(query);
     sessionStorage.setItem("demo:search", JSON.stringify({ query, searchId }));
     $("summary").textContent = answer.hotels.length
-      ? `${answer.hotels.length} hotels in ${query}, ranked by ${answer.ranked_by === "rerank" ? "the re-rank endpoint" : "the catalogue order"}`
+      ? `${answer.hotels.length} hotels in ${query}, ${answer.ranked_by === "rerank" ? "ranked by the re-rank endpoint" : "in catalogue order (the re-rank endpoint is not up)"}`
       : `no hotels for "${query}": try Paris, Rome or Berlin`;
     const cards = answer.hotels.map((hotel, index) => {
       const position = index + 1;
