@@ -13,6 +13,7 @@ The events inside go through the same validation, limits and partial-success ans
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from urllib.parse import parse_qs
 
@@ -34,6 +35,8 @@ class Envelope(msgspec.Struct, forbid_unknown_fields=True):
 
 
 _ENVELOPE = msgspec.json.Decoder(Envelope)
+#: JSON's whitespace before the first value (matched in place: a body is never copied to look at its start).
+_LEADING_SPACE = re.compile(rb"[ \t\r\n]*")
 
 
 @dataclass(frozen=True, slots=True)
@@ -61,7 +64,8 @@ def unwrap(body: bytes, ndjson: bool, text: bool) -> Unwrapped:
     ``ndjson`` is what the ``Content-Type`` said; a ``text`` body is a JSON array when it starts with
     ``[``, an envelope when it is one, and NDJSON otherwise.
     """
-    start = body.lstrip()[:1]
+    first = _LEADING_SPACE.match(body).end()  # type: ignore[union-attr]  # matches the empty string at least
+    start = body[first : first + 1]
     if ndjson or start != b"{":
         return Unwrapped(body, ndjson or (text and start != b"["))
     try:
