@@ -6,7 +6,7 @@ RANKFEED := $(VENV)/bin/rankfeed
 JARS := build/jars
 PYTEST_ARGS ?=
 
-.PHONY: help venv preflight jars tracker test-tracker chromium up down status demo test test-fast test-java lint submit bench bench-gateway bench-job bench-rerank fuzz overload chaos clean
+.PHONY: help venv preflight jars tracker test-tracker chromium up down status demo test test-fast test-java lint submit bench bench-gateway bench-job bench-rerank wrk fuzz overload chaos clean
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/' | expand -t 16
@@ -98,13 +98,17 @@ overload: venv jars  ## the gateway at twice its measured capacity for 60 s: bou
 chaos: venv jars  ## six faults under load on a stack of its own: every acknowledged event exactly once
 	$(PY) -m rankfeed.chaos
 
-bench-gateway: venv jars  ## gateway load benchmark beside a raw-producer baseline
+wrk:  ## the HTTP load generator of the gateway and re-rank benchmarks (Debian's wrk), installed when missing
+	@command -v wrk >/dev/null || { command -v apt-get >/dev/null && apt-get install -y -q wrk >/dev/null; } \
+		|| { echo "the HTTP benchmarks need wrk: install it (apt-get install wrk)"; exit 1; }
+
+bench-gateway: venv jars wrk  ## gateway load benchmark beside a raw-producer baseline
 	$(PY) bench/gateway.py
 
 bench-job: venv jars  ## labelling job and whole pipeline throughput, freshness, beside their baselines
 	$(PY) bench/job.py
 
-bench-rerank: venv jars  ## re-rank endpoint latency beside the in-process scorer
+bench-rerank: venv jars wrk  ## re-rank endpoint latency beside the in-process scorer
 	$(PY) bench/rerank.py
 
 bench: bench-gateway bench-job bench-rerank  ## every benchmark, then bench/results/latest.md, its plots and the README table

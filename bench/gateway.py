@@ -4,8 +4,9 @@
 2. Builds realistic traffic with the simulator (searches with 20 impressions, clicks, books, ...),
    timestamps shifted to now, as JSON request bodies: single events and batches of 100.
 3. Starts the gateway as separate processes (``--workers 2``), with its access log on (to a file).
-4. Drives it with ``wrk`` (a C load generator, keep-alive, closed loop) when installed, else with
-   a small asyncio keep-alive client (bench/load.py), which costs more CPU on the same cores.
+4. Drives it with ``wrk`` (a C load generator, keep-alive, closed loop); without wrk it refuses
+   to run unless told ``--load-generator python`` (a small asyncio keep-alive client, bench/load.py,
+   which costs more CPU on the same cores: its figures are not comparable with wrk's).
 5. Produces the same events, pre-encoded with fastavro, straight through confluent-kafka with the
    gateway's durability settings: the ceiling for any Python producer on this machine.
 6. Checks that the topic holds at least as many events as were answered 202.
@@ -233,14 +234,10 @@ def main() -> None:
     parser.add_argument(
         "--sessions", type=int, default=quick(400, 40), help="simulated sessions the bodies are made of"
     )
-    parser.add_argument(
-        "--load-generator",
-        choices=["auto", "wrk", "python"],
-        default="auto",
-        help="wrk when installed (apt-get install wrk), else the asyncio client",
-    )
+    parser.add_argument("--load-generator", choices=load.GENERATORS, default="wrk", help=load.GENERATOR_HELP)
     parser.add_argument("--output-dir", type=Path, default=RESULTS_DIR, help="where gateway.json is written")
     args = parser.parse_args()
+    load.require_generator(args.load_generator)
 
     window = WindowMeter()
     stack = Stack(StackSettings())

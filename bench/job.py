@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import tempfile
 import threading
 import time
@@ -43,6 +44,7 @@ from confluent_kafka.admin import AdminClient
 from result import RESULTS_DIR, Figure, Result, Series, WindowMeter, percentiles_ms, quick, table
 
 from rankfeed import avro, pipeline, schemas, simulate
+from rankfeed.job import tables
 from rankfeed.local.broker import create_topics
 from rankfeed.local.flink_cluster import FlinkCluster
 from rankfeed.local.stack import Stack
@@ -54,6 +56,7 @@ from rankfeed.types import Record
 TARGET_ALL_OUTPUTS_EPS = 50_000
 TARGET_LABELLING_EPS = 70_000
 TARGET_FRESHNESS_P99_SECONDS = 10.0
+TARGET_HEAP_MIB = 1024
 #: Live background traffic while freshness is probed.
 BACKGROUND_RATE = 5_000
 
@@ -130,6 +133,31 @@ def follow_feedback(
     if counter.reached_at:
         committed.append((counter.reached_at - first, float(counter.count)))
     return first, read, committed
+
+
+class HeapMeter(threading.Thread):
+    """The largest JVM heap used by any TaskManager (Flink's ``Status.JVM.Memory.Heap.Used``), sampled
+    each second while it runs; ``limit`` is the heap's maximum, for the baseline column."""
+
+    def __init__(self, flink: FlinkCluster) -> None:
+        super().__init__(daemon=True)
+        self.flink = flink
+        self.peak = 0.0
+        self.limit = 0.0
+        self.stop = threading.Event()
+
+    def run(self) -> None:
+        while not self.stop.wait(1.0):
+            try:
+                for manager in self.flink.rest("/taskmanagers")["taskmanagers"]:
+                    metrics = self.flink.rest(
+                        f"/taskmanagers/{manager['id']}/metrics?get=Status.JVM.Memory.Heap.Used,Status.JVM.Memory.Heap.Max"
+                    )
+                    values = {metric["id"]: float(metric["value"]) for metric in metrics}
+                    self.peak = max(self.peak, values.get("Status.JVM.Memory.Heap.Used", 0.0))
+                    self.limit = max(self.limit, values.get("Status.JVM.Memory.Heap.Max", 0.0))
+            except (OSError, KeyError, ValueError):
+                continue  # a sample missed while the REST API is busy
 
 
 class CommittedCounter(threading.Thread):
@@ -218,11 +246,12 @@ def follow_pipeline(
 class BackgroundTraffic(threading.Thread):
     """Simulated actions stamped with the wall clock, at ``rate`` per second: live load for freshness."""
 
-    def __init__(self, bootstrap: str, topic: str, rate: int) -> None:
+    def __init__(self, bootstrap: str, topic: str, rate: int, prefix: str = "bg") -> None:
         super().__init__(daemon=True)
         self.producer = make_producer(bootstrap, **{"linger.ms": 20})
         self.topic = topic
         self.rate = rate
+        self.prefix = prefix
         self.sent = 0
         self.stop = threading.Event()
 
@@ -237,13 +266,67 @@ class BackgroundTraffic(threading.Thread):
             batch = []
             for _ in range(int(self.rate * tick)):
                 action = dict(actions[index % len(actions)])
-                action.update(event_id=str(uuid.uuid4()), timestamp=stamp, session_id=f"bg-{index // 6}")
+                action.update(event_id=str(uuid.uuid4()), timestamp=stamp, session_id=f"{self.prefix}-{index // 6}")
                 batch.append(action)
                 index += 1
             produce_actions(self.producer, self.topic, batch)
             self.sent += len(batch)
             next_at += tick
             time.sleep(max(0.0, next_at - time.monotonic()))
+
+
+def backlog(bootstrap: str, topic: str, seconds: float, rate: int) -> int:
+    """What an outage of ``seconds`` leaves behind at ``rate`` actions/s: simulated actions stamped
+    evenly over the last ``seconds`` of wall-clock time, in time order. Returns how many."""
+    producer = make_producer(bootstrap, **{"linger.ms": 50, "batch.num.messages": 10000})
+    actions = simulate.generate(simulate.TrafficShape(sessions=4000, seed=7))
+    count = int(seconds * rate)
+    start = datetime.now(UTC) - timedelta(seconds=seconds)
+    batch: list[Record] = []
+    for index in range(count):
+        action = dict(actions[index % len(actions)])
+        at = start + timedelta(seconds=index / rate)
+        at = at.replace(microsecond=at.microsecond // 1000 * 1000)
+        action.update(event_id=str(uuid.uuid4()), timestamp=at, session_id=f"backlog-{index // 6}")
+        batch.append(action)
+        if len(batch) == 10_000:
+            produce_actions(producer, topic, batch)
+            batch = []
+    produce_actions(producer, topic, batch)
+    return count
+
+
+def catch_up(
+    stack: Stack, settings: JobSettings, folder: Path, behind: int, rate: int, timeout: float
+) -> tuple[float, list[tuple[float, float]]]:
+    """Starts the pipeline on an input ``behind`` actions behind, with ``rate`` actions/s of live
+    traffic continuing; returns the seconds until the labelling job has caught up and the (time,
+    actions behind) samples. Caught up: the clean events committed trail everything sent by no
+    more than a pipeline with no backlog does (the watermark delay, one checkpoint interval and
+    one second of traffic, since a clean event is written once the watermark passes it)."""
+    bootstrap = settings.kafka.bootstrap_servers
+    counter = CommittedCounter(bootstrap, settings.topics.user_actions_clean, 10**12)
+    counter.start()
+    live = BackgroundTraffic(bootstrap, settings.topics.user_actions, rate, prefix="live")
+    live.start()
+    jobs = pipeline.submit(stack.flink, write_config(settings, folder, "catch-up"))
+    started = time.monotonic()
+    samples: list[tuple[float, float]] = []
+    trailing = rate * (tables.watermark_delay_seconds(settings) + settings.labelling_checkpoint_interval_seconds + 1)
+    try:
+        deadline = started + timeout
+        while time.monotonic() < deadline:
+            lag = behind + live.sent - counter.count
+            samples.append((time.monotonic() - started, float(lag)))
+            if lag <= trailing:
+                return time.monotonic() - started, samples
+            time.sleep(1.0)
+        raise RuntimeError(f"still {samples[-1][1]:.0f} actions behind after {timeout:.0f} s")
+    finally:
+        live.stop.set()
+        live.join(5)
+        counter.stop.set()
+        pipeline.cancel(stack.flink, jobs)
 
 
 def freshness(
@@ -347,19 +430,22 @@ def build_result(
     labelling: tuple[float, list[tuple[float, float]], list[tuple[float, float]]],
     io_equivalent_eps: float,
     whole: tuple[float, dict[str, list[tuple[float, float]]]],
-    latencies: tuple[list[float], list[float]],
+    heap: tuple[float, float],
+    latencies: dict[str, tuple[list[float], list[float]]],
+    recovery: tuple[int, int, float, list[tuple[float, float]]] | None,
     settings: JobSettings,
     parameters: dict[str, Any],
     window: WindowMeter,
 ) -> Result:
     """``passthrough``: (events/s, seconds reading, samples); ``labelling``: (events/s, read samples,
     clean-committed samples); ``whole``: (events/s, samples by what was counted, see
-    ``follow_pipeline``); ``latencies``: seconds to feedback, and to the input topic (baseline)."""
+    ``follow_pipeline``); ``heap``: the TaskManager heap's peak use during the whole pipeline and
+    its maximum, in bytes; ``latencies``: by labelling state backend, seconds to feedback and to the
+    input topic (baseline); ``recovery``: (actions behind, live actions/s, seconds to catch up,
+    samples) or None."""
     passthrough_eps, passthrough_seconds, passthrough_read = passthrough
     labelling_eps, labelling_read, committed = labelling
     whole_eps, whole_samples = whole
-    to_feedback, to_input = latencies
-    fresh = percentiles_ms(to_feedback)
     baseline = "pass-through job (Kafka → blackhole)"
     figures = [
         Figure(
@@ -387,18 +473,49 @@ def build_result(
             baseline=baseline,
             baseline_value=passthrough_eps,
         ),
-        Figure(
-            measure=f"feedback freshness p99 ({len(to_feedback)} probes, {BACKGROUND_RATE:,} actions/s live load)",
-            value=fresh.get("p99", float("nan")) / 1000,
-            unit="s",
-            baseline="the click on the input topic (Kafka alone), p99",
-            baseline_value=percentiles_ms(to_input).get("p99", float("nan")) / 1000,
-            target=f"p99 ≤ {TARGET_FRESHNESS_P99_SECONDS:.0f} s",
-            met=bool(fresh) and fresh["p99"] / 1000 <= TARGET_FRESHNESS_P99_SECONDS,
-            latency_ms=fresh,
-            baseline_latency_ms=percentiles_ms(to_input),
-        ),
     ]
+    heap_peak, heap_limit = heap
+    figures.append(
+        Figure(
+            measure="TaskManager heap used, peak while the whole pipeline ran",
+            value=heap_peak / 2**20,
+            unit="MiB",
+            baseline="the TaskManager's maximum heap",
+            baseline_value=heap_limit / 2**20,
+            target=f"≤ {TARGET_HEAP_MIB:,} MiB",
+            met=0 < heap_peak / 2**20 <= TARGET_HEAP_MIB,
+        )
+    )
+    for backend, (to_feedback, to_input) in latencies.items():
+        fresh = percentiles_ms(to_feedback)
+        figures.append(
+            Figure(
+                measure=f"feedback freshness p99, {backend} state ({len(to_feedback)} probes, "
+                f"{parameters['background_rate']:,} actions/s live load)",
+                value=fresh.get("p99", float("nan")) / 1000,
+                unit="s",
+                baseline="the click on the input topic (Kafka alone), p99",
+                baseline_value=percentiles_ms(to_input).get("p99", float("nan")) / 1000,
+                target=f"p99 ≤ {TARGET_FRESHNESS_P99_SECONDS:.0f} s",
+                met=bool(fresh) and fresh["p99"] / 1000 <= TARGET_FRESHNESS_P99_SECONDS,
+                latency_ms=fresh,
+                baseline_latency_ms=percentiles_ms(to_input),
+            )
+        )
+    if recovery is not None:
+        behind, rate, seconds, _ = recovery
+        # The least it could take: the backlog at the I/O-equivalent job's rate, less the live traffic.
+        floor = behind / max(io_equivalent_eps - rate, 1.0)
+        figures.append(
+            Figure(
+                measure=f"catch-up: {behind:,} actions behind ({behind / rate / 60:.1f} min at {rate:,}/s), "
+                "time until labels are live again, traffic continuing",
+                value=seconds,
+                unit="s",
+                baseline="the backlog at the I/O-equivalent job's rate",
+                baseline_value=floor,
+            )
+        )
     series = [
         Series.from_counts("labelling job: records read (Flink REST)", "ev/s", labelling_read),
         Series.from_counts("labelling job: clean events committed", "ev/s", committed),
@@ -447,7 +564,17 @@ def main() -> None:
     )
     parser.add_argument("--freshness-seconds", type=float, default=quick(30.0, 5.0))
     parser.add_argument("--background-rate", type=int, default=quick(BACKGROUND_RATE, 500))
-    parser.add_argument("--parallelism", type=int, default=1, help="parallelism of every job")
+    parser.add_argument(
+        "--parallelism", type=int, default=os.cpu_count() or 1, help="parallelism of every job (default: the cores)"
+    )
+    parser.add_argument(
+        "--freshness-state-backends",
+        default=quick("hashmap,rocksdb", "hashmap"),
+        help="labelling_state_backend values to probe freshness with, comma-separated",
+    )
+    parser.add_argument(
+        "--catch-up-minutes", type=float, default=quick(10.0, 0.2), help="outage before the catch-up run (0: skip)"
+    )
     parser.add_argument(
         "--lake-checkpoint-seconds", type=int, default=10, help="the lake's interval (default 60 s) in this run"
     )
@@ -472,9 +599,19 @@ def main() -> None:
     )
     labelling_settings, whole_settings = output_settings(base, "labelling"), output_settings(base, "whole")
     io_settings = output_settings(base, "io")
-    # Freshness runs on topics of its own, input included: live traffic only, no backlog.
-    fresh_settings = output_settings(base, "fresh").model_copy(update={"topics": Topics().with_suffix(suffix + "-f")})
-    created = [topics, labelling_settings.topics, io_settings.topics, whole_settings.topics, fresh_settings.topics]
+    # Freshness and catch-up run on topics of their own, input included (live traffic, a recent backlog).
+    backends = [backend.strip() for backend in args.freshness_state_backends.split(",") if backend.strip()]
+    fresh_settings = {
+        backend: output_settings(base, f"fresh-{backend}").model_copy(
+            update={"topics": Topics().with_suffix(f"{suffix}-f{i}"), "labelling_state_backend": backend}
+        )
+        for i, backend in enumerate(backends)
+    }
+    catch_up_settings = output_settings(base, "catch-up").model_copy(
+        update={"topics": Topics().with_suffix(suffix + "-c")}
+    )
+    created = [topics, labelling_settings.topics, io_settings.topics, whole_settings.topics]
+    created += [settings.topics for settings in fresh_settings.values()] + [catch_up_settings.topics]
     for created_topics in created:
         create_topics(bootstrap, created_topics)
     try:
@@ -512,15 +649,34 @@ def main() -> None:
         io_equivalent_eps = sent / (counter.reached_at - first)
         print(f"I/O-equivalent job: {io_equivalent_eps:,.0f} events/s")
 
+        heap = HeapMeter(stack.flink)
+        heap.start()
         jobs = pipeline.submit(stack.flink, write_config(whole_settings, folder, "whole"))
         first, done, whole_samples = follow_pipeline(stack.flink, jobs, whole_settings, distinct, 1800)
         pipeline.cancel(stack.flink, jobs)
+        heap.stop.set()
         whole_eps = sent / (done - first)
         print(f"whole pipeline, every output: {whole_eps:,.0f} events/s")
 
-        jobs = pipeline.submit(stack.flink, write_config(fresh_settings, folder, "fresh"))
-        latencies = freshness(bootstrap, fresh_settings, args.freshness_seconds, args.background_rate, quick(30.0, 5.0))
-        pipeline.cancel(stack.flink, jobs)
+        latencies: dict[str, tuple[list[float], list[float]]] = {}
+        for backend, settings in fresh_settings.items():
+            jobs = pipeline.submit(stack.flink, write_config(settings, folder, f"fresh-{backend}"))
+            latencies[backend] = freshness(
+                bootstrap, settings, args.freshness_seconds, args.background_rate, quick(30.0, 5.0)
+            )
+            pipeline.cancel(stack.flink, jobs)
+            print(f"freshness ({backend}): p99 {percentiles_ms(latencies[backend][0]).get('p99', 0) / 1000:.1f} s")
+
+        recovery = None
+        if args.catch_up_minutes > 0:
+            behind = backlog(
+                bootstrap, catch_up_settings.topics.user_actions, args.catch_up_minutes * 60, args.background_rate
+            )
+            seconds, behind_samples = catch_up(
+                stack, catch_up_settings, folder, behind, args.background_rate, quick(1800.0, 300.0)
+            )
+            recovery = (behind, args.background_rate, seconds, behind_samples)
+            print(f"catch-up: {behind:,} actions behind, caught up in {seconds:.0f} s")
     finally:
         AdminClient({"bootstrap.servers": bootstrap}).delete_topics(
             sorted({name for created_topics in created for name in created_topics.specs()})
@@ -533,6 +689,8 @@ def main() -> None:
         "checkpoint_interval_seconds": base.checkpoint_interval_seconds,
         "lake_checkpoint_interval_seconds": base.lake_checkpoint_interval_seconds,
         "freshness_seconds": args.freshness_seconds,
+        "freshness_state_backends": backends,
+        "catch_up_minutes": args.catch_up_minutes,
         "background_rate": args.background_rate,
         "fill_seconds": round(fill_seconds, 1),
     }
@@ -542,7 +700,9 @@ def main() -> None:
         (labelling_eps, labelling_read, committed),
         io_equivalent_eps,
         (whole_eps, whole_samples),
+        (heap.peak, heap.limit),
         latencies,
+        recovery,
         base,
         parameters,
         window,

@@ -195,6 +195,24 @@ def run_python_load(
     )
 
 
+#: ``--load-generator`` choices; figures made with different generators are not comparable.
+GENERATORS = ("wrk", "python")
+GENERATOR_HELP = (
+    "wrk (default: a C load generator; apt-get install wrk) or python (an asyncio client that spends more "
+    "of the same cores: its figures are not comparable with wrk's)"
+)
+
+
+def require_generator(generator: str) -> str:
+    """``generator`` if it can run here; otherwise exits with the one sentence that says what to do."""
+    if generator == "wrk" and shutil.which("wrk") is None:
+        raise SystemExit(
+            "wrk is not installed: install it (apt-get install wrk; make bench does) or pass "
+            "--load-generator python, whose figures are not comparable with wrk's"
+        )
+    return generator
+
+
 def drive(
     port: int,
     path: str,
@@ -207,12 +225,12 @@ def drive(
     ok_status: int,
     meter: CpuMeter | None = None,
 ) -> LoadResult:
-    """One closed-loop run of ``seconds`` against ``port``; ``generator`` is wrk, python or auto."""
+    """One closed-loop run of ``seconds`` against ``port``; ``generator`` is one of ``GENERATORS``."""
     load_average = os.getloadavg()[0]
     headers = {"Content-Type": "application/json", **headers}
     if meter is not None:
         meter.start()
-    if generator == "wrk" or (generator == "auto" and shutil.which("wrk")):
+    if require_generator(generator) == "wrk":
         result = run_wrk(port, path, bodies, headers, connections, seconds)
     else:
         result = run_python_load(port, path, bodies, headers, connections, seconds, ok_status)

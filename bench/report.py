@@ -292,6 +292,19 @@ def latency_plot(results: Sequence[Result], folder: Path) -> Path | None:
     return path
 
 
+def check_generators(results: Sequence[Result]) -> None:
+    """Refuses (SystemExit) to put HTTP figures made with different load generators in one table:
+    the Python client spends the cores the service is measured on, so its figures read lower."""
+    generators = {
+        result.name: str(result.parameters["load_generator"])
+        for result in results
+        if "load_generator" in result.parameters
+    }
+    if len(set(generators.values())) > 1:
+        listed = ", ".join(f"{name}: {generator}" for name, generator in sorted(generators.items()))
+        raise SystemExit(f"results made with different load generators ({listed}): rerun them with the same one")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=(__doc__ or "").split("\n", 1)[0])
     parser.add_argument("--results-dir", type=Path, default=RESULTS_DIR, help="where <name>.json are read")
@@ -302,6 +315,7 @@ def main() -> None:
     found = {name: args.results_dir / f"{name}.json" for name in NAMES}
     results = [Result.read(path) for path in found.values() if path.exists()]
     missing = [name for name, path in found.items() if not path.exists()]
+    check_generators(results)
     if not results:
         raise SystemExit(f"no results in {args.results_dir}: run the benchmarks first (make bench)")
     about = machine()

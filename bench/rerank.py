@@ -342,14 +342,10 @@ def main() -> None:
         "--updates-per-second", type=int, default=1000, help="feature updates published while the load runs"
     )
     parser.add_argument("--seed", type=int, default=7)
-    parser.add_argument(
-        "--load-generator",
-        choices=["auto", "wrk", "python"],
-        default="auto",
-        help="wrk when installed (apt-get install wrk), else the asyncio client",
-    )
+    parser.add_argument("--load-generator", choices=load.GENERATORS, default="wrk", help=load.GENERATOR_HELP)
     parser.add_argument("--output-dir", type=Path, default=RESULTS_DIR, help="where rerank.json is written")
     args = parser.parse_args()
+    load.require_generator(args.load_generator)
 
     window = WindowMeter()
     bootstrap_servers = StackSettings().bootstrap_servers

@@ -5,9 +5,10 @@ job               reads → writes                                         check
 ================  =====================================================  ======================
 ``labelling``     user-actions → clean, feedback, LTR, sessions,         2 s: feedback freshness
                   exposures, late, DLQ (Kafka only, one producer)
-``features``      search-exposures → hotel-features, θ (+ propensities/)  5 s
-``lake``          clean, LTR, sessions topics → events/, ltr_examples/,   60 s: large files
-                  sessions/ (Parquet)
+``features``      search-exposures → hotel-features, θ (Kafka only,      5 s
+                  one producer; Java, heap state)
+``lake``          clean, LTR, sessions, θ topics → events/,              60 s: large files
+                  ltr_examples/, sessions/, propensities/ (Parquet)
 ================  =====================================================  ======================
 
 A Parquet or disk fault restarts the lake job only; labels keep flowing. Each job is its own

@@ -24,8 +24,8 @@ Two estimators, for two kinds of traffic:
 ``simulate_pbm`` draws clicks from a PBM with known θ and γ, so both estimators can be checked
 against the truth; ``PropensityTable`` is the versioned result that weights training examples.
 
-The feedback job runs both estimators continuously (``PropensityEstimator``, Java, in
-``connectors/functions``) and publishes each estimate to the compacted position-propensities
+The features job runs both estimators continuously (``PropensityFunction`` and ``Propensities``,
+Java, in ``connectors/functions``) and publishes each estimate to the compacted position-propensities
 topic; ``PropensityTable.from_published`` turns such a record into a table that keeps the
 stream's version, and ``stream_version`` recomputes that version in Python.
 

@@ -14,6 +14,9 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, SecretStr
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
+#: Flink's ``state.backend.type`` values the jobs support.
+StateBackendName = Literal["hashmap", "rocksdb"]
+
 REPO_ROOT = Path(__file__).resolve().parent.parent
 BUILD_DIR = REPO_ROOT / "build"
 #: The feedback job's name on the cluster (web UI, REST API): how tools find the running job.
@@ -139,6 +142,10 @@ class JobSettings(_Settings):
     # Exactly-once output becomes visible at checkpoints, so each job's interval bounds its freshness.
     #: The labelling job's: labels, examples and sessions (what feedback freshness measures).
     labelling_checkpoint_interval_seconds: int = Field(default=2, ge=1)
+    #: Where the labelling job keeps its sessions. ``hashmap``: heap objects, serialized only at
+    #: snapshots, but every checkpoint writes all of them; ``rocksdb``: serialized on each access,
+    #: but checkpoints are incremental (what changed since the last one) and state is off the heap.
+    labelling_state_backend: StateBackendName = "hashmap"
     #: The features job's: hotel features and θ.
     checkpoint_interval_seconds: int = Field(default=5, ge=1)
     #: The lake job's: every checkpoint closes each open Parquet file, so longer means larger files.
@@ -168,7 +175,9 @@ class JobSettings(_Settings):
     )
     # Real-time hotel features (hotel-features topic).
     feature_half_life_hours: float = Field(default=168.0, gt=0)
-    feature_emit_interval_seconds: float = Field(default=5.0, gt=0)
+    feature_emit_interval_seconds: float = Field(
+        default=5.0, gt=0, description="processing time: a changed hotel is written at most once per interval"
+    )
     position_bias_eta: float = Field(
         default=1.0, ge=0, description="θ_k = (1/k)^η until estimated propensities are published"
     )
@@ -181,6 +190,11 @@ class JobSettings(_Settings):
     propensity_half_life_hours: float = Field(default=24.0, gt=0, description="evidence half-life (event time)")
     propensity_emit_interval_seconds: float = Field(
         default=60.0, gt=0, description="aggregation window and publication cadence, in event time"
+    )
+    propensity_min_publish_interval_seconds: float = Field(
+        default=5.0,
+        gt=0,
+        description="processing time between two publications of a method; closer ones (catching up) are coalesced",
     )
     propensity_prior_strength: float = Field(
         default=200.0, ge=0, description="pseudo-impressions per position pulling θ towards (1/k)^position_bias_eta"
@@ -200,48 +214,9 @@ class JobSettings(_Settings):
     functions_jar: Path = BUILD_DIR / "jars" / "job" / "rankfeed-flink-functions.jar"
 
 
-def job_parameters(settings: JobSettings) -> dict[str, str]:
-    """The JVM functions' configuration, passed as Flink global job parameters."""
-    features = "rankfeed.features."
-    return {
-        **_label_parameters(settings),
-        f"{features}half-life-ms": str(round(settings.feature_half_life_hours * 3_600_000)),
-        f"{features}emit-interval-ms": str(round(settings.feature_emit_interval_seconds * 1000)),
-        f"{features}position-bias-eta": str(settings.position_bias_eta),
-        **_propensity_parameters(settings),
-    }
-
-
-def _propensity_parameters(settings: JobSettings) -> dict[str, str]:
-    prefix = "rankfeed.propensities."
-    return {
-        f"{prefix}half-life-ms": str(round(settings.propensity_half_life_hours * 3_600_000)),
-        f"{prefix}emit-interval-ms": str(propensity_window_ms(settings)),
-        f"{prefix}prior-strength": repr(settings.propensity_prior_strength),
-        f"{prefix}prior-eta": repr(settings.position_bias_eta),
-        f"{prefix}max-position": str(settings.propensity_max_position),
-        f"{prefix}em-iterations": str(settings.propensity_em_iterations),
-        f"{prefix}max-weight": repr(settings.propensity_max_weight),
-    }
-
-
 def propensity_window_ms(settings: JobSettings) -> int:
-    """The propensity aggregation window and publication cadence in whole milliseconds (at least 1)."""
+    """The propensity aggregation window (event time) in whole milliseconds (at least 1)."""
     return max(1, round(settings.propensity_emit_interval_seconds * 1000))
-
-
-def _label_parameters(settings: JobSettings) -> dict[str, str]:
-    prefix = "rankfeed.labels."
-    top_k = settings.no_click_top_k if settings.no_click_policy == "top_k" else 0
-    return {
-        f"{prefix}quick-back-threshold-ms": str(round(settings.quick_back_threshold_seconds * 1000)),
-        f"{prefix}session-gap-ms": str(round(settings.session_gap_minutes * 60_000)),
-        f"{prefix}no-click-top-k": str(top_k),
-        f"{prefix}click": str(settings.labels.click),
-        f"{prefix}book": str(settings.labels.book),
-        f"{prefix}ignore": str(settings.labels.ignore),
-        f"{prefix}quick-back": str(settings.labels.quick_back),
-    }
 
 
 SettingsT = TypeVar("SettingsT", bound=_Settings)

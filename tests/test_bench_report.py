@@ -15,6 +15,7 @@ import sys
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from types import ModuleType
+from typing import Any
 
 import matplotlib.image
 import pytest
@@ -197,6 +198,21 @@ def test_a_contended_machine_and_a_missing_benchmark_are_said(tmp_path: Path) ->
     assert "feedback job" not in latest
 
 
+def test_figures_from_different_load_generators_are_refused(tmp_path: Path) -> None:
+    write_results(tmp_path)
+    for name, generator in (("gateway", "wrk"), ("rerank", "python")):
+        path = tmp_path / f"{name}.json"
+        written = json.loads(path.read_text(encoding="utf-8"))
+        written["parameters"]["load_generator"] = generator
+        path.write_text(json.dumps(written), encoding="utf-8")
+
+    done = report(tmp_path)
+
+    assert done.returncode != 0
+    assert "different load generators (gateway: wrk, rerank: python)" in done.stderr
+    assert not (tmp_path / "latest.md").exists()
+
+
 def test_no_results_is_an_error_that_says_what_to_run(tmp_path: Path) -> None:
     done = report(tmp_path)
     assert done.returncode != 0
@@ -226,23 +242,33 @@ def test_series_are_per_second_rates() -> None:
 def test_the_job_benchmark_runs_quickly_and_its_result_feeds_the_report(stack: Stack, tmp_path: Path) -> None:
     env = {**os.environ, "RANKFEED_BENCH_QUICK": "1"}
     command = [sys.executable, str(BENCH / "job.py"), "--output-dir", str(tmp_path)]
-    done = subprocess.run(command, capture_output=True, text=True, timeout=480, check=False, env=env)
+    done = subprocess.run(command, capture_output=True, text=True, timeout=900, check=False, env=env)
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
 
     written = json.loads((tmp_path / "job.json").read_text(encoding="utf-8"))
     assert written["quick"] is True
-    labelling, whole, io_equivalent, freshness = written["figures"]
-    for throughput in (labelling, whole, io_equivalent):
-        assert throughput["value"] > 0 and throughput["baseline_value"] > 0
+
+    def figure(prefix: str) -> dict[str, Any]:
+        found: dict[str, Any] = next(f for f in written["figures"] if f["measure"].startswith(prefix))
+        return found
+
+    for name in ("labelling job", "whole pipeline", "I/O-equivalent job"):
+        assert figure(name)["value"] > 0 and figure(name)["baseline_value"] > 0, name
+    heap = figure("TaskManager heap used")
+    assert 0 < heap["value"] <= heap["baseline_value"], heap  # sampled while the pipeline ran, within the maximum
+    freshness = figure("feedback freshness p99")
+    assert "hashmap state" in freshness["measure"]
     assert freshness["latency_ms"]["p50"] <= freshness["latency_ms"]["p99"] <= freshness["latency_ms"]["p99.9"]
     assert freshness["baseline_latency_ms"]["p99"] < freshness["latency_ms"]["p99"]
+    catch_up = figure("catch-up: 6,000 actions behind")  # 0.2 min at 500 actions/s in the quick form
+    assert catch_up["value"] > 0 and catch_up["baseline_value"] > 0, catch_up
     assert any(series["values"] for series in written["series"] if not series["baseline"])
 
     reported = report(tmp_path)
     assert reported.returncode == 0, reported.stdout[-3000:] + reported.stderr[-3000:]
     latest = (tmp_path / "latest.md").read_text(encoding="utf-8")
     assert "**Quick run (RANKFEED_BENCH_QUICK)" in latest
-    assert "| job | labelling job, exactly once to Kafka (parallelism 1) |" in latest
+    assert f"| job | labelling job, exactly once to Kafka (parallelism {os.cpu_count()}) |" in latest
     assert "| job | whole pipeline, every output exactly once (Kafka + Parquet) |" in latest
     assert "Not run (no result file): gateway, rerank." in latest
     assert_png(tmp_path / "latency.png")

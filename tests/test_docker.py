@@ -197,6 +197,16 @@ def test_flink_image_matches_connectors_pom() -> None:
     assert f"apache-flink=={version}" in dockerfile.read_text()
 
 
+def test_one_flink_version_across_poms_and_the_python_package() -> None:
+    """The connectors pom is where the Flink version is written; the job's functions are compiled
+    against it and PyFlink submits them, so both must name the same release."""
+    version = _pom_property(REPO / "connectors" / "pom.xml", "flink.version")
+    functions = _pom_property(REPO / "connectors" / "functions" / "pom.xml", "flink.version")
+    assert functions == version, f"connectors/functions/pom.xml has Flink {functions}, connectors/pom.xml {version}"
+    pyproject = (REPO / "pyproject.toml").read_text()
+    assert f'"apache-flink=={version}"' in pyproject, f"pyproject.toml does not pin apache-flink=={version}"
+
+
 def test_kafka_image_matches_broker_pom() -> None:
     version = _pom_property(REPO / "connectors" / "kafka" / "pom.xml", "kafka.version")
     images = {service.get("image") for service in _services().values()}

@@ -1,26 +1,13 @@
-"""The Table environment every rankfeed job runs in: streaming, checkpointed, exactly once."""
+"""The environments rankfeed jobs run in: streaming, checkpointed, exactly once (Table API or DataStream)."""
 
 from __future__ import annotations
 
+from pyflink.common import Configuration
+from pyflink.datastream import StreamExecutionEnvironment
 from pyflink.table import EnvironmentSettings, TableEnvironment
 
 from rankfeed.job import tables
-from rankfeed.settings import JobSettings, job_parameters
-
-
-def propensity_parameters(settings: JobSettings) -> dict[str, str]:
-    """The propensity table the labeller weights examples with, as job parameters (none: weights stay 1.0)."""
-    if settings.propensity_table is None:
-        return {}
-    from rankfeed.propensity import PropensityTable
-
-    table = PropensityTable.load(settings.propensity_table)
-    prefix = "rankfeed.labels.propensity-"
-    return {
-        f"{prefix}version": table.version,
-        f"{prefix}theta": ";".join(repr(theta) for theta in table.theta),
-        f"{prefix}max-weight": repr(table.max_weight),
-    }
+from rankfeed.settings import JobSettings, StateBackendName
 
 
 def create_table_environment(
@@ -40,9 +27,34 @@ def create_table_environment(
     config.set("pipeline.object-reuse", "true")
     # Event times are UTC instants; casts and DATE_FORMAT must not depend on the machine's zone.
     config.set("table.local-time-zone", "UTC")
-    parameters = {**job_parameters(settings), **propensity_parameters(settings)}
-    config.set("pipeline.global-job-parameters", ",".join(f"{k}:{v}" for k, v in parameters.items()))
     # A partition with no traffic must not hold back the watermark of the others.
     config.set("table.exec.source.idle-timeout", f"{settings.source_idle_timeout_seconds} s")
     config.set("pipeline.jars", ";".join(jar.as_uri() for jar in tables.pipeline_jars(settings)))
+    return env
+
+
+def create_stream_environment(
+    settings: JobSettings,
+    pipeline_name: str,
+    checkpoint_interval_seconds: int,
+    generic_types: bool = True,
+    state_backend: StateBackendName = "hashmap",
+) -> StreamExecutionEnvironment:
+    """A checkpointed, exactly-once DataStream environment with the job's jar (and, locally, the
+    connectors). Without ``generic_types`` a type that would fall back to Kryo fails the build.
+    ``rocksdb`` state is checkpointed incrementally, its timers kept on the heap."""
+    config = Configuration()
+    config.set_string("pipeline.name", pipeline_name)
+    config.set_string("parallelism.default", str(settings.parallelism))
+    config.set_string("execution.checkpointing.interval", f"{checkpoint_interval_seconds} s")
+    config.set_string("execution.checkpointing.mode", "EXACTLY_ONCE")
+    config.set_string("state.backend.type", state_backend)
+    if state_backend == "rocksdb":
+        config.set_string("execution.checkpointing.incremental", "true")
+        config.set_string("state.backend.rocksdb.timer-service.factory", "HEAP")
+    # The Java jobs emit a new record per output and never mutate their input: no defensive copies.
+    config.set_string("pipeline.object-reuse", "true")
+    config.set_string("pipeline.generic-types", str(generic_types).lower())
+    env = StreamExecutionEnvironment.get_execution_environment(config)
+    env.add_jars(*(jar.as_uri() for jar in tables.pipeline_jars(settings)))
     return env

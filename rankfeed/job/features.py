@@ -1,134 +1,82 @@
 """The features job: search exposures in; real-time hotel features and position-bias θ out.
 
-    search-exposures (one record per result list, event time = the labeller's close watermark)
-      └─ UNNEST ─┬─ HotelFeatureAggregator (by hotel) ──────────────▶ hotel-features
-                 └─ window counts (TUMBLE, event time)
-                      ─ PropensityEstimator (by method) ─────────────▶ position-propensities, propensities/
+    search-exposures (one record per result list; watermark = labeller_watermark - delay, beacons move it)
+      ├─ per hotel ─ keyBy hotel_id ─ HotelFeaturesFunction ──────────────┐
+      └─ keyBy "propensities" ─ PropensityFunction (window counts, EM) ───┴─▶ one exactly-once KafkaSink:
+                                                                               hotel-features, position-propensities
 
-It reads the labelling job's compact exposures topic, so the per-hotel fan-out (about 20 rows per
-search) happens here, off the labelling path, and a fault here never restarts labelling. Every
-impression counts, examined or not: features and θ need the unexamined ones too, which is why
-this job reads exposures and not ltr-examples.
+The dataflow is Java (``io.rankfeed.flink.FeaturesJob``): heap state mutated in place, per-hotel
+counters written at most once per ``feature_emit_interval_seconds`` of processing time (records
+scale with the catalogue, not with traffic), θ published at the completed event-time windows and
+at most once per ``propensity_min_publish_interval_seconds`` while catching up. Every impression
+counts, examined or not, which is why this job reads exposures and not ltr-examples. The lake job
+writes the ``propensities/`` dataset from the position-propensities topic.
+
+This module only turns ``JobSettings`` into the one typed document the JVM reads
+(:func:`features_config`) and hands it over.
 """
 
 from __future__ import annotations
 
-from pyflink.table import StatementSet, TableEnvironment
+import json
+from typing import Any
 
-from rankfeed import schemas
-from rankfeed.datasets import PROPENSITIES_DATASET
-from rankfeed.job import functions, tables
+from pyflink.datastream import StreamExecutionEnvironment
+from pyflink.java_gateway import get_gateway
+
+from rankfeed.job import config, environment, tables
 from rankfeed.settings import JobSettings, propensity_window_ms
 
-SOURCE = "search_exposures"
-EXPOSURES = "exposures"
-FEATURES = "hotel_features"
-PROPENSITY_COUNTS = "propensity_counts"
-PROPENSITIES = "position_propensities"
+#: The JVM class that builds the dataflow.
+JOB_CLASS = "io.rankfeed.flink.FeaturesJob"
 #: Offsets of this job's source are committed under the job settings' consumer group plus this suffix.
 GROUP_SUFFIX = "features"
 
 
-def register_views(env: TableEnvironment, settings: JobSettings) -> None:
-    functions.register(env)
-    # Event time is the session's close; the watermark follows the labelling job's, which each
-    # record carries: records close after the watermark they carry, so none is late here.
-    source = tables.kafka_source(
-        SOURCE,
-        settings.topics.search_exposures,
-        schemas.SEARCH_EXPOSURES,
-        "closed_at",
-        settings,
-        GROUP_SUFFIX,
-        watermark_follows="labeller_watermark",
-    )
-    env.execute_sql(source)
-    # A planned Table, not SQL text: a text view is re-planned by every statement that reads it,
-    # each time with a new UNNEST correlation variable, so the plans of the hotel features, the
-    # propensity counts and the two propensity sinks would not be shared (and the propensity PTF
-    # would then appear twice under one uid, which Flink refuses).
-    exposures = env.sql_query(
-        f"SELECT e.`hotel_id`, s.`destination`, e.`position`, e.`examined`, e.`outcome`, e.`dwell_seconds`, "
-        f"s.`ranking_randomized`, s.`closed_at` AS `rowtime` FROM {SOURCE} AS s "
-        f"CROSS JOIN UNNEST(s.`exposures`) AS e (`hotel_id`, `position`, `examined`, `outcome`, `dwell_seconds`)"
-    )
-    env.create_temporary_view(EXPOSURES, exposures)
-    env.execute_sql(
-        f"CREATE TEMPORARY VIEW {FEATURES} AS SELECT * FROM HotelFeatureAggregator("
-        f"input => TABLE {EXPOSURES} PARTITION BY `hotel_id`, on_time => DESCRIPTOR(`rowtime`), "
-        f"uid => 'hotel-features')"
-    )
-    if settings.propensity_estimation:
-        register_propensity_views(env, settings)
+def features_config(settings: JobSettings) -> dict[str, Any]:
+    """The document ``FeaturesConfig.parse`` reads: every key required, none unknown (the JVM checks).
 
-
-def register_propensity_views(env: TableEnvironment, settings: JobSettings) -> None:
-    """Window counts of exposures, then the PTF that turns them into θ per method.
-
-    A tumbling event-time window (of ``propensity_emit_interval_seconds``) counts impressions and
-    clicks (click, book or quick-back) per position of randomized lists, and per (destination,
-    hotel, position) of all lists for EM; positions past ``propensity_max_position`` are left out.
-    The per-impression work stays in Flink's window aggregation; the estimator gets a few rows per
-    window and key.
+    Times are milliseconds. ``propensity`` (the submission's table, which debiases the features) is
+    present only with a propensity table.
     """
-    window_ms = propensity_window_ms(settings)
-    window = (
-        f"TABLE(TUMBLE(TABLE {EXPOSURES}, DESCRIPTOR(`rowtime`), "
-        f"INTERVAL '{window_ms // 1000}.{window_ms % 1000:03d}' SECOND(9, 3)))"
-    )
-    counts = (
-        "CAST(COUNT(*) AS DOUBLE) AS `impressions`, "
-        "CAST(SUM(CASE WHEN `outcome` IS NULL THEN 0 ELSE 1 END) AS DOUBLE) AS `clicks`, `window_time`"
-    )
-    shown = f"`position` <= {settings.propensity_max_position}"
-    env.execute_sql(
-        f"CREATE TEMPORARY VIEW {PROPENSITY_COUNTS} AS "
-        f"SELECT CAST('randomized' AS STRING) AS `method`, CAST(NULL AS STRING) AS `destination`, "
-        f"CAST(NULL AS STRING) AS `hotel_id`, `position`, {counts} FROM {window} "
-        f"WHERE `ranking_randomized` IS TRUE AND {shown} "
-        f"GROUP BY `window_start`, `window_end`, `window_time`, `position` "
-        f"UNION ALL "
-        f"SELECT CAST('em' AS STRING) AS `method`, `destination`, `hotel_id`, `position`, {counts} "
-        f"FROM {window} WHERE {shown} "
-        f"GROUP BY `window_start`, `window_end`, `window_time`, `destination`, `hotel_id`, `position`"
-    )
-    env.execute_sql(
-        f"CREATE TEMPORARY VIEW {PROPENSITIES} AS SELECT * FROM PropensityEstimator("
-        f"input => TABLE {PROPENSITY_COUNTS} PARTITION BY `method`, on_time => DESCRIPTOR(`window_time`), "
-        f"uid => 'position-propensities')"
-    )
-
-
-def build(env: TableEnvironment, settings: JobSettings) -> StatementSet:
-    register_views(env, settings)
     topics = settings.topics
-    env.execute_sql(
-        tables.keyed_kafka_sink(
-            "features_topic", topics.hotel_features, schemas.HOTEL_FEATURES, "feature_key", settings
-        )
+    document: dict[str, Any] = {
+        "kafka": config.kafka_section(settings, GROUP_SUFFIX),
+        "topics": {
+            "search_exposures": topics.search_exposures,
+            "hotel_features": topics.hotel_features,
+            "position_propensities": topics.position_propensities,
+        },
+        "watermark_delay_ms": tables.watermark_delay_seconds(settings) * 1000,
+        "source_idle_timeout_ms": settings.source_idle_timeout_seconds * 1000,
+        "features": {
+            "half_life_ms": settings.feature_half_life_hours * 3_600_000,
+            "emit_interval_ms": max(1, round(settings.feature_emit_interval_seconds * 1000)),
+            "position_bias_eta": settings.position_bias_eta,
+        },
+        "propensities": {
+            "estimation": settings.propensity_estimation,
+            "half_life_ms": settings.propensity_half_life_hours * 3_600_000,
+            "window_ms": propensity_window_ms(settings),
+            "min_publish_interval_ms": max(1, round(settings.propensity_min_publish_interval_seconds * 1000)),
+            "prior_strength": settings.propensity_prior_strength,
+            "prior_eta": settings.position_bias_eta,
+            "max_position": settings.propensity_max_position,
+            "em_iterations": settings.propensity_em_iterations,
+            "max_weight": settings.propensity_max_weight,
+        },
+    }
+    return {**document, **config.propensity_section(settings)}
+
+
+def create_stream_environment(settings: JobSettings, pipeline_name: str) -> StreamExecutionEnvironment:
+    # Every record and state type has a Flink serializer (POJOs, one custom): Kryo would be a bug.
+    return environment.create_stream_environment(
+        settings, pipeline_name, settings.checkpoint_interval_seconds, generic_types=False
     )
-    features = tables.select_nested("features", schemas.HOTEL_FEATURES)
-    statements = env.create_statement_set()
-    statements.add_insert_sql(f"INSERT INTO features_topic SELECT `feature_key`, {features} FROM {FEATURES}")
-    if settings.propensity_estimation:
-        env.execute_sql(
-            tables.keyed_kafka_sink(
-                "propensities_topic",
-                topics.position_propensities,
-                schemas.POSITION_PROPENSITIES,
-                "propensity_key",
-                settings,
-            )
-        )
-        env.execute_sql(
-            tables.parquet_dataset(
-                "propensities_parquet", settings.parquet_dir / PROPENSITIES_DATASET, schemas.POSITION_PROPENSITIES
-            )
-        )
-        propensities = tables.select_nested("propensities", schemas.POSITION_PROPENSITIES)
-        statements.add_insert_sql(f"INSERT INTO propensities_topic SELECT `method`, {propensities} FROM {PROPENSITIES}")
-        statements.add_insert_sql(
-            f"INSERT INTO propensities_parquet SELECT {propensities}, "
-            f"{tables.partition_values(tables.nested('propensities', 'estimated_at'))} FROM {PROPENSITIES}"
-        )
-    return statements
+
+
+def build(env: StreamExecutionEnvironment, settings: JobSettings) -> None:
+    """Adds the features dataflow (Java) to ``env``; a bad configuration key fails here, by name."""
+    job = get_gateway().jvm.io.rankfeed.flink.FeaturesJob
+    job.build(env._j_stream_execution_environment, json.dumps(features_config(settings)))

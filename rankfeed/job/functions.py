@@ -7,8 +7,6 @@ from pyflink.table import TableEnvironment
 #: SQL name → Java class. The jar is on the cluster's classpath (or in pipeline.jars locally).
 JAVA_FUNCTIONS = {
     "UserActionTime": "io.rankfeed.flink.UserActionTime",
-    "HotelFeatureAggregator": "io.rankfeed.flink.HotelFeatureAggregator",
-    "PropensityEstimator": "io.rankfeed.flink.PropensityEstimator",
 }
 
 

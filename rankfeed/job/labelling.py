@@ -1,13 +1,13 @@
 """The labelling job: raw actions in; clean events, labels, LTR examples, sessions and exposures out.
 
     user-actions (raw bytes; event time and session id read from the leading fields)
-      └─ LateRouter ─┬─ behind the watermark / unreadable ───────────────────────────────┐
-                     └─ keyBy session_id ─ SessionLabellerFunction ─┬─ user-actions-clean │
-                                                                    ├─ feedback-events    │
-                                                                    ├─ ltr-examples       │
-                                                                    ├─ session-summaries  │
-                                                                    ├─ search-exposures   │
-                                                                    └─ user-actions-dlq ──┴─▶ one exactly-once KafkaSink
+      └─ keyBy (user_id, session_id) ─ SessionLabellerFunction ─ WatermarkBeacons ─┬─ user-actions-clean
+           (LateRouter first: behind the watermark → late,                         ├─ feedback-events
+            unreadable → dlq)                                                      ├─ ltr-examples
+                                                                                   ├─ session-summaries
+                                                                                   ├─ search-exposures
+                                                                                   └─ user-actions-late, -dlq
+                                                                   one exactly-once KafkaSink, chained
 
 The dataflow is Java (``io.rankfeed.flink.LabellingJob``): a DataStream ``KeyedProcessFunction``
 with heap state mutated in place, one decode per action, one timer per session and pre-encoded
@@ -20,11 +20,11 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from pyflink.common import Configuration
 from pyflink.datastream import StreamExecutionEnvironment
 from pyflink.java_gateway import get_gateway
 
-from rankfeed.job import tables
+from rankfeed.job import config as jvm_config
+from rankfeed.job import environment, tables
 from rankfeed.settings import JobSettings
 
 #: The JVM class that builds the dataflow.
@@ -39,13 +39,7 @@ def labelling_config(settings: JobSettings) -> dict[str, Any]:
     top_k = settings.no_click_top_k if settings.no_click_policy == "top_k" else 0
     topics = settings.topics
     config: dict[str, Any] = {
-        "kafka": {
-            "bootstrap_servers": settings.kafka.bootstrap_servers,
-            "consumer_group": settings.consumer_group,
-            "startup_mode": settings.startup_mode,
-            "transactional_id_prefix": settings.transactional_id_prefix,
-            "transaction_timeout_ms": settings.transaction_timeout_ms,
-        },
+        "kafka": jvm_config.kafka_section(settings),
         "topics": {
             "user_actions": topics.user_actions,
             "user_actions_clean": topics.user_actions_clean,
@@ -63,26 +57,18 @@ def labelling_config(settings: JobSettings) -> dict[str, Any]:
         "session_gap_ms": round(settings.session_gap_minutes * 60_000),
         "no_click_top_k": top_k,
     }
-    if settings.propensity_table is not None:
-        from rankfeed.propensity import PropensityTable
-
-        table = PropensityTable.load(settings.propensity_table)
-        config["propensity"] = {"version": table.version, "theta": list(table.theta), "max_weight": table.max_weight}
-    return config
+    return {**config, **jvm_config.propensity_section(settings)}
 
 
 def create_stream_environment(settings: JobSettings, pipeline_name: str) -> StreamExecutionEnvironment:
-    """A checkpointed, exactly-once DataStream environment with the job's jar (and, locally, the connectors)."""
-    config = Configuration()
-    config.set_string("pipeline.name", pipeline_name)
-    config.set_string("parallelism.default", str(settings.parallelism))
-    config.set_string("execution.checkpointing.interval", f"{settings.labelling_checkpoint_interval_seconds} s")
-    config.set_string("execution.checkpointing.mode", "EXACTLY_ONCE")
-    # The labeller emits a new record per output and never mutates its input: no defensive copies.
-    config.set_string("pipeline.object-reuse", "true")
-    env = StreamExecutionEnvironment.get_execution_environment(config)
-    env.add_jars(*(jar.as_uri() for jar in tables.pipeline_jars(settings)))
-    return env
+    """A checkpointed, exactly-once DataStream environment for the labelling job (see ``environment``)."""
+    return environment.create_stream_environment(
+        settings,
+        pipeline_name,
+        settings.labelling_checkpoint_interval_seconds,
+        generic_types=False,
+        state_backend=settings.labelling_state_backend,
+    )
 
 
 def build(env: StreamExecutionEnvironment, settings: JobSettings) -> None:

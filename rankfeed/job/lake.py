@@ -3,6 +3,7 @@
     user-actions-clean ─▶ events/          (every distinct action, impression lists included)
     ltr-examples       ─▶ ltr_examples/
     session-summaries  ─▶ sessions/
+    position-propensities ─▶ propensities/  (every θ the features job published)
 
 Parquet is written apart from labelling: with its own, long checkpoints it writes fewer, larger
 files, and a full disk or a read-only folder restarts this job only — labels keep flowing, and
@@ -15,7 +16,7 @@ from __future__ import annotations
 from pyflink.table import StatementSet, TableEnvironment
 
 from rankfeed import schemas
-from rankfeed.datasets import EVENTS_DATASET, LTR_DATASET, SESSIONS_DATASET
+from rankfeed.datasets import EVENTS_DATASET, LTR_DATASET, PROPENSITIES_DATASET, SESSIONS_DATASET
 from rankfeed.job import tables
 from rankfeed.settings import JobSettings
 
@@ -27,6 +28,7 @@ DATASETS = {
     EVENTS_DATASET: ("user_actions_clean", schemas.USER_ACTION, "timestamp"),
     LTR_DATASET: ("ltr_examples", schemas.LTR_EXAMPLE, "search_time"),
     SESSIONS_DATASET: ("session_summaries", schemas.SESSION_SUMMARY, "session_start"),
+    PROPENSITIES_DATASET: ("position_propensities", schemas.POSITION_PROPENSITIES, "estimated_at"),
 }
 
 

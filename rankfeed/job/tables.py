@@ -54,12 +54,10 @@ def watermark_delay_seconds(settings: JobSettings) -> int:
     return settings.watermark_delay_seconds + settings.allowed_lateness_seconds
 
 
-def _watermark(time_column: str, settings: JobSettings, follows: str | None = None) -> str:
-    """``WATERMARK FOR time_column``: the delay behind ``time_column``, or behind the column ``follows``
-    (a watermark an upstream job wrote into each record)."""
+def _watermark(time_column: str, settings: JobSettings) -> str:
+    """``WATERMARK FOR time_column``: the settings' delay behind it."""
     column = quote(time_column)
-    base = quote(follows) if follows is not None else column
-    return f",\n  WATERMARK FOR {column} AS {base} - INTERVAL '{watermark_delay_seconds(settings)}' SECOND(3)"
+    return f",\n  WATERMARK FOR {column} AS {column} - INTERVAL '{watermark_delay_seconds(settings)}' SECOND(3)"
 
 
 def _source_options(topic: str, value_format: str, settings: JobSettings, group_suffix: str = "") -> dict[str, str]:
@@ -95,14 +93,12 @@ def kafka_source(
     time_field: str | None,
     settings: JobSettings,
     group_suffix: str = "",
-    watermark_follows: str | None = None,
 ) -> str:
     """An Avro Kafka source (Flink's avro format), read ``read_committed``, with event time from
-    ``time_field`` (None: no watermark) and a watermark the settings' delay behind it, or behind
-    the field ``watermark_follows``. Offsets are committed under the settings' consumer group,
-    plus ``-group_suffix`` when a job reads beside others."""
+    ``time_field`` (None: no watermark) and a watermark the settings' delay behind it. Offsets are
+    committed under the settings' consumer group, plus ``-group_suffix`` when a job reads beside others."""
     options = _source_options(topic, "avro", settings, group_suffix)
-    watermark = "" if time_field is None else _watermark(time_field, settings, watermark_follows)
+    watermark = "" if time_field is None else _watermark(time_field, settings)
     return _create(table, schemas.flink_columns(schema), options, watermark)
 
 
@@ -128,20 +124,6 @@ def kafka_sink(table: str, topic: str, schema: str, key_field: str | None, setti
     if key_field is not None:
         options.update({"key.format": "raw", "key.fields": key_field, "value.fields-include": "ALL"})
     return _create(table, schemas.flink_columns(schema), options)
-
-
-def keyed_kafka_sink(table: str, topic: str, schema: str, key_column: str, settings: JobSettings) -> str:
-    """An exactly-once Avro Kafka sink whose key is a column outside the record (e.g. a compaction key)."""
-    columns = [f"{quote(key_column)} STRING NOT NULL", *schemas.flink_columns(schema)]
-    options = {
-        **_kafka(topic, settings),
-        "key.format": "raw",
-        "key.fields": key_column,
-        "value.format": "avro",
-        "value.fields-include": "EXCEPT_KEY",
-        **_exactly_once(topic, settings),
-    }
-    return _create(table, columns, options)
 
 
 def raw_sink(table: str, topic: str, key_field: str, settings: JobSettings) -> str:
@@ -181,13 +163,3 @@ def partition_values(time_expression: str) -> str:
 def select_all(schema: str) -> str:
     """Every field of ``schema`` in wire order, quoted, for INSERT … SELECT."""
     return ", ".join(quote(name) for name in schemas.field_names(schema))
-
-
-def nested(column: str, field: str) -> str:
-    """The quoted expression of ``field`` inside the ROW column ``column``."""
-    return f"{quote(column)}.{quote(field)}"
-
-
-def select_nested(column: str, schema: str) -> str:
-    """Every field of the ROW column ``column`` (typed by ``schema``) as a top-level column."""
-    return ", ".join(f"{quote(column)}.{quote(name)} AS {quote(name)}" for name in schemas.field_names(schema))

@@ -39,11 +39,11 @@ final class ActionDecoder {
 
     ActionDecoder() {
         schema = Contract.avroSchema(Contract.USER_ACTION);
-        reader = new GenericDatumReader<>(schema);
-        writer = new GenericDatumWriter<>(schema);
+        reader = new GenericDatumReader<>(schema, schema, AvroData.READS);
+        writer = new GenericDatumWriter<>(schema, AvroData.WRITES);
         List<Schema.Field> fields = schema.getFields();
         for (int keep = fields.size() - 1; keep > 0 && fields.get(keep).hasDefaultValue(); keep--) {
-            earlier.add(new GenericDatumReader<>(prefix(schema, keep), schema));
+            earlier.add(new GenericDatumReader<>(prefix(schema, keep), schema, AvroData.READS));
         }
         for (Object symbol : (List<?>) schema.getField("action_type").getObjectProp("symbols")) {
             actionTypes.add(symbol.toString());

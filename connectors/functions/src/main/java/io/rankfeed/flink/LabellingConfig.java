@@ -1,13 +1,8 @@
 package io.rankfeed.flink;
 
 import com.fasterxml.jackson.annotation.JsonProperty;
-import com.fasterxml.jackson.core.JsonProcessingException;
-import com.fasterxml.jackson.databind.DeserializationFeature;
-import com.fasterxml.jackson.databind.ObjectMapper;
 import java.io.Serializable;
-import java.lang.reflect.Field;
-import java.util.ArrayList;
-import java.util.List;
+import java.util.Set;
 
 /**
  * The labelling job's configuration as it crosses from Python into the JVM: one JSON document
@@ -17,17 +12,6 @@ import java.util.List;
  */
 public final class LabellingConfig implements Serializable {
     private static final long serialVersionUID = 1L;
-
-    /** Where the job reads and writes. */
-    public static final class Kafka implements Serializable {
-        private static final long serialVersionUID = 1L;
-        @JsonProperty("bootstrap_servers") public String bootstrapServers;
-        @JsonProperty("consumer_group") public String consumerGroup;
-        /** earliest-offset, latest-offset or group-offsets. */
-        @JsonProperty("startup_mode") public String startupMode;
-        @JsonProperty("transactional_id_prefix") public String transactionalIdPrefix;
-        @JsonProperty("transaction_timeout_ms") public Integer transactionTimeoutMs;
-    }
 
     /** Topic names (the Python {@code Topics} model). */
     public static final class Topics implements Serializable {
@@ -60,7 +44,7 @@ public final class LabellingConfig implements Serializable {
         @JsonProperty("max_weight") public Double maxWeight;
     }
 
-    @JsonProperty("kafka") public Kafka kafka;
+    @JsonProperty("kafka") public KafkaConfig kafka;
     @JsonProperty("topics") public Topics topics;
     @JsonProperty("labels") public Labels labels;
     @JsonProperty("watermark_delay_ms") public Long watermarkDelayMs;
@@ -74,44 +58,7 @@ public final class LabellingConfig implements Serializable {
 
     /** Parses and checks the JSON document; the message names every unknown or missing key. */
     public static LabellingConfig parse(String json) {
-        ObjectMapper mapper = new ObjectMapper().enable(DeserializationFeature.FAIL_ON_UNKNOWN_PROPERTIES);
-        LabellingConfig config;
-        try {
-            config = mapper.readValue(json, LabellingConfig.class);
-        } catch (JsonProcessingException e) {
-            throw new IllegalArgumentException("the labelling configuration is not valid: " + e.getOriginalMessage(), e);
-        }
-        List<String> missing = new ArrayList<>();
-        missing(config, "", missing);
-        if (!missing.isEmpty()) {
-            throw new IllegalArgumentException("the labelling configuration lacks " + String.join(", ", missing));
-        }
-        return config;
-    }
-
-    private static void missing(Object node, String path, List<String> missing) {
-        for (Field field : node.getClass().getFields()) {
-            JsonProperty property = field.getAnnotation(JsonProperty.class);
-            if (property == null) {
-                continue;
-            }
-            Object value;
-            try {
-                value = field.get(node);
-            } catch (IllegalAccessException e) {
-                throw new IllegalStateException(e);
-            }
-            String name = path + property.value();
-            boolean optional = node instanceof LabellingConfig && "propensity".equals(property.value());
-            if (value == null && optional) {
-                continue;
-            }
-            if (value == null) {
-                missing.add(name);
-            } else if (value.getClass().getName().startsWith(LabellingConfig.class.getName() + "$")) {
-                missing(value, name + ".", missing);
-            }
-        }
+        return ConfigDocument.parse(json, LabellingConfig.class, "labelling configuration", Set.of("propensity"));
     }
 
     /** θ at a 1-based position, or null without a propensity table. */

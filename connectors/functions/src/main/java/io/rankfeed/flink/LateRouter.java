@@ -1,68 +1,62 @@
 package io.rankfeed.flink;
 
 import java.time.Instant;
-import org.apache.flink.api.common.functions.OpenContext;
-import org.apache.flink.streaming.api.functions.ProcessFunction;
-import org.apache.flink.util.Collector;
-import org.apache.flink.util.OutputTag;
+import java.util.function.Consumer;
 
 /**
- * Before the labeller: actions at or behind the watermark go to the late topic (their session was
- * processed past that time already), and bytes whose leading fields do not decode go to the
- * dead-letter topic, both with the reason and the raw bytes. A heartbeat behind the watermark is
- * dropped and counted ({@code late_heartbeats}): several gateways tick side by side. Everything else
- * passes on.
+ * The labeller's first step for each record: actions at or behind the labeller's watermark go to the
+ * late topic (their session was processed past that time already), and bytes whose leading fields
+ * do not decode go to the dead-letter topic, both with the reason and the raw bytes. A heartbeat
+ * behind the watermark is dropped and counted ({@code late_heartbeats}): several gateways tick side
+ * by side. Everything else is the labeller's.
+ *
+ * <p>It runs inside the keyed labeller, not before the keyBy, for two reasons: the watermark that
+ * matters is the labeller's own (after the exchange it is the minimum over the sources), and the
+ * rejected records then leave through the same chained sink as every other output, so nothing
+ * but the raw actions crosses the network.
  */
-public class LateRouter extends ProcessFunction<RawAction, RawAction> {
-    private static final long serialVersionUID = 1L;
+final class LateRouter {
     private static final String HEARTBEAT = "heartbeat";
-    /** Late and dead-letter records, encoded for the job's one Kafka sink. */
-    public static final OutputTag<Output> REJECTED = new OutputTag<>("rejected") {
-        private static final long serialVersionUID = 1L;
-    };
 
     private final long watermarkDelayMs;
-    private transient ActionDecoder decoder;
-    private transient OutputEncoder encoder;
-    private transient LabellingMetrics metrics;
+    private final ActionDecoder decoder;
+    private final OutputEncoder encoder;
+    private final LabellingMetrics metrics;
 
-    public LateRouter(long watermarkDelayMs) {
+    LateRouter(long watermarkDelayMs, ActionDecoder decoder, OutputEncoder encoder, LabellingMetrics metrics) {
         this.watermarkDelayMs = watermarkDelayMs;
+        this.decoder = decoder;
+        this.encoder = encoder;
+        this.metrics = metrics;
     }
 
-    @Override
-    public void open(OpenContext context) {
-        decoder = new ActionDecoder();
-        encoder = new OutputEncoder();
-        metrics = new LabellingMetrics(getRuntimeContext().getMetricGroup());
-    }
-
-    @Override
-    public void processElement(RawAction raw, Context ctx, Collector<RawAction> out) {
-        long watermark = ctx.timerService().currentWatermark();
+    /**
+     * Whether {@code raw} is rejected (written to {@code out}) or dropped at {@code watermark}; false when it
+     * is on time and readable, for the labeller to take.
+     */
+    boolean reject(RawAction raw, long watermark, Consumer<Output> out) {
         boolean behind = raw.sessionId == null || raw.eventTime <= watermark;
         if (!behind) {
-            out.collect(raw);
-            return;
+            return false;
         }
         ActionDecoder.Decoded decoded;
         try {
             decoded = decoder.decodeAny(raw.value);
         } catch (ActionDecoder.InvalidAction invalid) {
             metrics.poison.inc();
-            ctx.output(REJECTED, encoder.rejected(Output.Sink.DLQ, invalid.getMessage(), raw, false));
-            return;
+            out.accept(encoder.rejected(Output.Sink.DLQ, invalid.getMessage(), raw, false));
+            return true;
         }
         if (HEARTBEAT.equals(decoded.record.get("action_type").toString())) {
             // A tick behind the watermark moves nothing and is no one's action: counted, not kept.
             metrics.lateHeartbeats.inc();
-            return;
+            return true;
         }
         metrics.late.inc();
         String reason = "event time " + Instant.ofEpochMilli(raw.eventTime) + " is not after the watermark "
                 + Instant.ofEpochMilli(watermark) + " (" + watermarkDelayMs / 1000.0
                 + " s out-of-orderness and allowed lateness): its session was processed past that time already";
-        ctx.output(REJECTED, encoder.rejected(Output.Sink.LATE, reason, raw, true));
+        out.accept(encoder.rejected(Output.Sink.LATE, reason, raw, true));
+        return true;
     }
-
 }

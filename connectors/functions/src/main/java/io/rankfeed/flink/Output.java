@@ -1,11 +1,11 @@
 package io.rankfeed.flink;
 
 /**
- * One record for one of the labelling job's topics, already encoded: the single exactly-once
- * Kafka sink only routes it. A Flink POJO, so nothing falls back to Kryo.
+ * One record for one of a job's topics, already encoded: the job's single exactly-once Kafka sink
+ * only routes it. A Flink POJO, so nothing falls back to Kryo.
  */
 public class Output {
-    /** The labelling job's outputs; each maps to one topic of the configuration. */
+    /** The jobs' outputs; each maps to one topic of the configuration. */
     public enum Sink {
         CLEAN,
         FEEDBACK,
@@ -13,13 +13,16 @@ public class Output {
         SESSIONS,
         EXPOSURES,
         LATE,
-        DLQ
+        DLQ,
+        /** The features job's. */
+        HOTEL_FEATURES,
+        PROPENSITIES
     }
 
     public Sink sink;
     /** Kafka partition when the record is addressed to one (watermark beacons); null: by key. */
     public Integer partition;
-    /** Kafka key (UTF-8 session id), or null. */
+    /** Kafka key (UTF-8 session id, compaction key), or null. */
     public byte[] key;
     /** Avro binary of the sink's contract record (raw bytes for CLEAN, LATE and DLQ's raw_value). */
     public byte[] value;

@@ -1,18 +1,12 @@
 package io.rankfeed.flink;
 
-import java.io.ByteArrayOutputStream;
-import java.io.IOException;
-import java.io.UncheckedIOException;
 import java.nio.ByteBuffer;
 import java.nio.charset.StandardCharsets;
 import java.util.ArrayList;
 import java.util.List;
 import org.apache.avro.Schema;
 import org.apache.avro.generic.GenericData;
-import org.apache.avro.generic.GenericDatumWriter;
 import org.apache.avro.generic.GenericRecord;
-import org.apache.avro.io.BinaryEncoder;
-import org.apache.avro.io.EncoderFactory;
 
 /**
  * Encodes the labeller's outputs once, to the Avro binary of their contract records (the same
@@ -20,11 +14,11 @@ import org.apache.avro.io.EncoderFactory;
  * milliseconds, as {@code timestamp-millis} stores them. Not thread-safe: one per task.
  */
 final class OutputEncoder {
-    private final Encoding feedback = new Encoding(Contract.FEEDBACK_EVENT);
-    private final Encoding ltr = new Encoding(Contract.LTR_EXAMPLE);
-    private final Encoding summary = new Encoding(Contract.SESSION_SUMMARY);
-    private final Encoding exposures = new Encoding(Contract.SEARCH_EXPOSURES);
-    private final Encoding rejected = new Encoding(Contract.REJECTED_ACTION);
+    private final AvroEncoding feedback = new AvroEncoding(Contract.FEEDBACK_EVENT);
+    private final AvroEncoding ltr = new AvroEncoding(Contract.LTR_EXAMPLE);
+    private final AvroEncoding summary = new AvroEncoding(Contract.SESSION_SUMMARY);
+    private final AvroEncoding exposures = new AvroEncoding(Contract.SEARCH_EXPOSURES);
+    private final AvroEncoding rejected = new AvroEncoding(Contract.REJECTED_ACTION);
     private final Schema exposureSchema = exposures.schema.getField("exposures").schema().getElementType();
 
     /** A clean event: the action's bytes as they came, keyed by its session. */
@@ -153,35 +147,7 @@ final class OutputEncoder {
         return new Output(sink, null, rejected.encode(record));
     }
 
-    private static byte[] key(String value) {
+    static byte[] key(String value) {
         return value == null ? null : value.getBytes(StandardCharsets.UTF_8);
-    }
-
-    /** One contract record's schema, writer and a reused buffer. */
-    private static final class Encoding {
-        final Schema schema;
-        private final GenericDatumWriter<GenericRecord> writer;
-        private final ByteArrayOutputStream buffer = new ByteArrayOutputStream(512);
-        private BinaryEncoder encoder;
-
-        Encoding(String name) {
-            schema = Contract.avroSchema(name);
-            writer = new GenericDatumWriter<>(schema);
-        }
-
-        GenericRecord record() {
-            return new GenericData.Record(schema);
-        }
-
-        byte[] encode(GenericRecord record) {
-            buffer.reset();
-            encoder = EncoderFactory.get().directBinaryEncoder(buffer, encoder);
-            try {
-                writer.write(record, encoder);
-            } catch (IOException e) {
-                throw new UncheckedIOException(e);
-            }
-            return buffer.toByteArray();
-        }
     }
 }

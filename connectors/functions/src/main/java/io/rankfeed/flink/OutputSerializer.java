@@ -25,6 +25,11 @@ public class OutputSerializer implements KafkaRecordSerializationSchema<Output>,
         topics.put(Output.Sink.DLQ, names.dlq);
     }
 
+    public OutputSerializer(FeaturesConfig.Topics names) {
+        topics.put(Output.Sink.HOTEL_FEATURES, names.hotelFeatures);
+        topics.put(Output.Sink.PROPENSITIES, names.positionPropensities);
+    }
+
     @Override
     public ProducerRecord<byte[], byte[]> serialize(Output output, KafkaSinkContext context, Long timestamp) {
         // No record timestamp: the broker's clock, so time-based retention counts from the write, not from a

@@ -13,7 +13,8 @@ final class PendingActions {
     static final Comparator<Action> ORDER =
             Comparator.comparingLong((Action a) -> a.time).thenComparing(a -> a.eventId);
 
-    private final ArrayList<Action> actions = new ArrayList<>();
+    /** Sorted by {@link #ORDER}; package-private for {@link LabellingSessionSerializer}. */
+    final ArrayList<Action> actions = new ArrayList<>();
 
     void add(Action action) {
         int at = 0;

@@ -4,7 +4,6 @@ import org.apache.avro.generic.GenericRecord;
 import org.apache.flink.api.common.functions.OpenContext;
 import org.apache.flink.api.common.state.ValueState;
 import org.apache.flink.api.common.state.ValueStateDescriptor;
-import org.apache.flink.api.common.typeinfo.TypeInformation;
 import org.apache.flink.streaming.api.functions.KeyedProcessFunction;
 import org.apache.flink.util.Collector;
 
@@ -14,9 +13,11 @@ import org.apache.flink.util.Collector;
  * {@link SessionLabelling}. One event-time timer per session, at its next deadline (the earliest
  * pending action, the open click's decision at click + T, or the close at last action + gap).
  *
- * <p>State is one {@link LabellingSession} object per key, mutated in place: with heap state the
- * backend serializes it only for snapshots. The key's state goes when the session has closed and
- * nothing is pending. Undecodable bytes go to the dead-letter output with the reason.
+ * <p>State is one {@link LabellingSession} object per key, mutated in place and written back after
+ * each step: with heap state the backend serializes it only for snapshots; with RocksDB on every
+ * write ({@code labelling_state_backend}). The key's state goes when the session has closed and
+ * nothing is pending. Late actions and undecodable bytes go to the late and dead-letter outputs with
+ * the reason ({@link LateRouter}).
  */
 public class SessionLabellerFunction extends KeyedProcessFunction<String, RawAction, Output> {
     private static final long serialVersionUID = 1L;
@@ -28,6 +29,7 @@ public class SessionLabellerFunction extends KeyedProcessFunction<String, RawAct
     private transient OutputEncoder encoder;
     private transient LabellingMetrics metrics;
     private transient SessionLabelling labelling;
+    private transient LateRouter lateRouter;
     /** The watermark of the timers firing now, and of the step before (not in state: after a restore both start unknown). */
     private transient long watermark;
     private transient long previousWatermark;
@@ -39,17 +41,21 @@ public class SessionLabellerFunction extends KeyedProcessFunction<String, RawAct
     @Override
     public void open(OpenContext context) {
         sessions = getRuntimeContext().getState(
-                new ValueStateDescriptor<>("session", TypeInformation.of(LabellingSession.class)));
+                new ValueStateDescriptor<>("session", LabellingSessionSerializer.INSTANCE));
         decoder = new ActionDecoder();
         encoder = new OutputEncoder();
         metrics = new LabellingMetrics(getRuntimeContext().getMetricGroup());
         labelling = new SessionLabelling(config, encoder, metrics);
+        lateRouter = new LateRouter(config.watermarkDelayMs, decoder, encoder, metrics);
         watermark = Long.MIN_VALUE;
         previousWatermark = Long.MIN_VALUE;
     }
 
     @Override
     public void processElement(RawAction raw, Context ctx, Collector<Output> out) throws Exception {
+        if (lateRouter.reject(raw, ctx.timerService().currentWatermark(), out::collect)) {
+            return;
+        }
         ActionDecoder.Decoded decoded;
         try {
             decoded = decoder.decodeAny(raw.value);
@@ -98,6 +104,7 @@ public class SessionLabellerFunction extends KeyedProcessFunction<String, RawAct
             sessions.clear();
         } else {
             schedule(session, ctx);
+            sessions.update(session); // a no-op on the heap; RocksDB keeps only what is written back
         }
     }
 

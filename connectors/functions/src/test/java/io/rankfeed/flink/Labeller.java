@@ -4,10 +4,11 @@ import java.util.List;
 import java.util.Map;
 import org.apache.flink.api.common.typeinfo.Types;
 import org.apache.flink.runtime.checkpoint.OperatorSubtaskState;
+import org.apache.flink.runtime.state.StateBackend;
 import org.apache.flink.streaming.api.operators.KeyedProcessOperator;
 import org.apache.flink.streaming.util.KeyedOneInputStreamOperatorTestHarness;
 
-/** {@link SessionLabellerFunction} in Flink's keyed operator test harness, keyed by session id. */
+/** {@link SessionLabellerFunction} in Flink's keyed operator test harness, keyed as the job keys it. */
 final class Labeller implements AutoCloseable {
     final KeyedOneInputStreamOperatorTestHarness<String, RawAction, Output> harness;
 
@@ -17,8 +18,16 @@ final class Labeller implements AutoCloseable {
 
     /** A new operator instance; restored from {@code state} when it is not null. */
     Labeller(LabellingConfig config, OperatorSubtaskState state) throws Exception {
+        this(config, state, null);
+    }
+
+    /** As above, on {@code backend} (the harness's heap backend when null). */
+    Labeller(LabellingConfig config, OperatorSubtaskState state, StateBackend backend) throws Exception {
         harness = new KeyedOneInputStreamOperatorTestHarness<>(
-                new KeyedProcessOperator<>(new SessionLabellerFunction(config)), a -> a.sessionId, Types.STRING);
+                new KeyedProcessOperator<>(new SessionLabellerFunction(config)), LabellingJob::sessionKey, Types.STRING);
+        if (backend != null) {
+            harness.setStateBackend(backend);
+        }
         if (state != null) {
             harness.initializeState(state);
         }

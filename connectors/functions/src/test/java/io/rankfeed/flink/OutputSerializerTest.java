@@ -48,7 +48,7 @@ class OutputSerializerTest {
                 Output.Sink.EXPOSURES, "search-exposures",
                 Output.Sink.LATE, "user-actions-late",
                 Output.Sink.DLQ, "user-actions-dlq");
-        assertEquals(Output.Sink.values().length, expected.size());
+        assertEquals(Output.Sink.values().length, expected.size() + 2, "and the features job's two");
         byte[] key = "s1".getBytes(StandardCharsets.UTF_8);
         byte[] value = {1, 2, 3};
         for (Map.Entry<Output.Sink, String> entry : expected.entrySet()) {
@@ -79,5 +79,22 @@ class OutputSerializerTest {
         assertEquals(7, topics.size());
         assertEquals(true, topics.containsAll(List.of("user-actions-clean", "feedback-events", "ltr-examples",
                 "session-summaries", "search-exposures", "user-actions-late", "user-actions-dlq")));
+    }
+
+    @Test
+    void theFeaturesJobWritesFeaturesAndThetaByCompactionKey() {
+        OutputSerializer features = new OutputSerializer(Exposures.defaults().topics);
+        byte[] key = "H1|Paris".getBytes(StandardCharsets.UTF_8);
+        ProducerRecord<byte[], byte[]> record =
+                features.serialize(new Output(Output.Sink.HOTEL_FEATURES, key, new byte[] {1}), partitions(3), null);
+        assertEquals("hotel-features", record.topic());
+        assertArrayEquals(key, record.key());
+        record = features.serialize(new Output(Output.Sink.PROPENSITIES, key, new byte[] {1}), partitions(1), null);
+        assertEquals("position-propensities", record.topic());
+        assertEquals(
+                List.of("hotel-features", "position-propensities"),
+                features.getKafkaDatasetFacet().orElseThrow().getTopicIdentifier().getTopics().stream()
+                        .sorted()
+                        .collect(java.util.stream.Collectors.toList()));
     }
 }

@@ -15,7 +15,7 @@ import org.apache.avro.io.BinaryDecoder;
 import org.apache.avro.io.DecoderFactory;
 
 /**
- * Decodes the labeller's {@link Output}s against the contract of their sink, into plain maps
+ * Decodes the jobs' {@link Output}s against the contract of their sink, into plain maps
  * (strings as String, bytes as byte[], nested records as maps) so assertions read like the .avsc.
  */
 final class Records {
@@ -29,6 +29,8 @@ final class Records {
         SCHEMAS.put(Output.Sink.EXPOSURES, Contract.avroSchema(Contract.SEARCH_EXPOSURES));
         SCHEMAS.put(Output.Sink.LATE, Contract.avroSchema(Contract.REJECTED_ACTION));
         SCHEMAS.put(Output.Sink.DLQ, Contract.avroSchema(Contract.REJECTED_ACTION));
+        SCHEMAS.put(Output.Sink.HOTEL_FEATURES, Contract.avroSchema(Contract.HOTEL_FEATURES));
+        SCHEMAS.put(Output.Sink.PROPENSITIES, Contract.avroSchema(Contract.POSITION_PROPENSITIES));
     }
 
     private Records() {}
