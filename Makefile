@@ -6,7 +6,7 @@ RANKFEED := $(VENV)/bin/rankfeed
 JARS := build/jars
 PYTEST_ARGS ?=
 
-.PHONY: help venv preflight jars up down status demo test test-fast test-java lint submit bench bench-gateway bench-job bench-rerank wrk fuzz overload chaos clean
+.PHONY: help venv preflight jars tracker test-tracker chromium up down status demo test test-fast test-java lint submit bench bench-gateway bench-job bench-rerank wrk fuzz overload chaos clean
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/' | expand -t 16
@@ -15,7 +15,7 @@ $(VENV)/.installed: pyproject.toml
 	@command -v $(PYTHON) >/dev/null || { echo "Python 3.11 is needed: install python3.11 (or set PYTHON=/path/to/python3.11)"; exit 1; }
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
-	$(PY) -m pip install -q -e '.[dev]'
+	PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD=1 $(PY) -m pip install -q -e '.[dev]'
 	touch $@
 
 venv: $(VENV)/.installed  ## create the virtual environment with rankfeed and its dev tools
@@ -39,6 +39,23 @@ $(JARS)/job/rankfeed-flink-functions.jar: connectors/functions/pom.xml $(FUNCTIO
 
 jars: $(JARS)/flink/.resolved $(JARS)/kafka/.resolved $(JARS)/job/rankfeed-flink-functions.jar  ## resolve the broker and connector jars from Maven Central, build the job's functions
 
+TRACKER := tracker
+$(TRACKER)/node_modules/.installed: $(TRACKER)/package-lock.json
+	@command -v npm >/dev/null || { echo "Node.js 20+ and npm are needed to build the tracker: install them (apt-get install nodejs npm)"; exit 1; }
+	cd $(TRACKER) && npm ci --no-audit --no-fund
+	touch $@
+
+$(TRACKER)/dist/rankfeed.min.js: $(TRACKER)/node_modules/.installed $(TRACKER)/build.mjs $(wildcard $(TRACKER)/src/*.ts)
+	cd $(TRACKER) && node build.mjs
+
+tracker: $(TRACKER)/dist/rankfeed.min.js  ## build the browser tracker (tracker/dist) with esbuild
+
+test-tracker: tracker  ## the tracker's type check, unit tests and 5 KB size check (node --test)
+	cd $(TRACKER) && npx --no-install tsc --noEmit -p . && node --test test/
+
+chromium:  ## check that Debian's Chromium is there for the browser tests (never downloaded by the tests)
+	@test -x "$${RANKFEED_CHROMIUM:-/usr/bin/chromium}" || { echo "Chromium is needed for the browser tests: apt-get install -y chromium (or set RANKFEED_CHROMIUM)"; exit 1; }
+
 up: venv jars  ## start the local Kafka broker and Flink cluster (idempotent)
 	$(RANKFEED) local up
 
@@ -54,7 +71,7 @@ submit: up  ## submit the pipeline's jobs (labelling, features, lake) to the loc
 preflight: venv  ## check Java 17+, Maven and free ports, in one sentence each
 	$(RANKFEED) local check
 
-demo: preflight jars  ## run the whole pipeline locally on synthetic traffic and show the output
+demo: preflight jars tracker  ## run the whole pipeline locally on synthetic traffic and show the output
 	$(RANKFEED) demo
 
 lint: venv  ## ruff and mypy
@@ -66,10 +83,10 @@ test-java:  ## the JVM code's unit tests (Flink's operator test harness), a few 
 	@command -v mvn >/dev/null || { echo "Maven is needed to test the job's JVM code: install it (apt-get install maven)"; exit 1; }
 	mvn -q -B -f connectors/functions/pom.xml test
 
-test: preflight jars lint test-java  ## lint, the JVM unit tests, then every test against the real broker and cluster
+test: preflight jars lint test-java test-tracker chromium  ## lint, the JVM unit tests, then every test against the real broker and cluster
 	$(PY) -m pytest $(PYTEST_ARGS)
 
-test-fast: preflight jars lint test-java  ## the tests without the slow fault-injection ones
+test-fast: preflight jars lint test-java test-tracker chromium  ## the tests without the slow fault-injection ones
 	$(PY) -m pytest -m 'not slow' $(PYTEST_ARGS)
 
 fuzz: venv jars  ## 10,000 generated bodies, the nasty corpus and raw poison: never a 5xx, every refusal explained

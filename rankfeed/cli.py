@@ -16,6 +16,7 @@ from rankfeed.local.procs import StackError
 from rankfeed.local.stack import Stack
 from rankfeed.rerank import cli as rerank_cli
 from rankfeed.settings import BUILD_DIR, JobSettings, StackSettings, load_settings
+from rankfeed.site import cli as site_cli
 
 app = typer.Typer(help="rankfeed: hotel-search user actions in, learning-to-rank signal out.", no_args_is_help=True)
 local_app = typer.Typer(help="Run the local stack: a Kafka broker and a Flink cluster on loopback.")
@@ -233,6 +234,7 @@ def ddl(schema: Annotated[str, typer.Argument(help="schema name, e.g. user_actio
 
 app.command("gateway")(gateway)
 app.command("rerank")(rerank_cli.rerank)
+app.command("site")(site_cli.site)
 app.command("propensity")(offline_cli.estimate_propensity)
 app.command("export-ltr")(offline_cli.export_ltr)
 app.command("train")(offline_cli.train)

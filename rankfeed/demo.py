@@ -206,4 +206,8 @@ def show(result: DemoResult, job: JobSettings, stack: Stack, console: Console) -
     console.print(f"Kafka topics on {stack.settings.bootstrap_servers}: {', '.join(topics.specs())}")
     names = ", ".join(f"'{job.name}'" for job in pipeline.PIPELINE)
     console.print(f"Flink web UI: {stack.settings.flink_url} (the jobs are {names})")
+    console.print(
+        f"Demo hotel-search page: {stack.site.url}/?q=paris — its events go through the tracker to the gateway "
+        f"at {stack.gateway.url}"
+    )
     console.print("The stack keeps running. Stop it with `make down` (or `rankfeed local down`).")

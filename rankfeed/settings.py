@@ -112,6 +112,8 @@ class StackSettings(_Settings):
     flink_rest_port: int = 8081
     flink_rpc_port: int = 6123
     gateway_port: int = 8000
+    #: The demo hotel-search site (``rankfeed site``), whose pages send to the local gateway.
+    site_port: int = 8002
     #: The local gateway's write key; for this machine only (production keys come from GatewaySettings).
     gateway_api_key: SecretStr = SecretStr("rankfeed-local-demo-key")
     gateway_max_future_skew_seconds: float = 86_400.0

@@ -38,6 +38,7 @@ def stack() -> Iterator[Stack]:
         stop
         for running, stop in (
             (stack.gateway.pid() is not None, stack.gateway.stop),
+            (stack.site.pid() is not None, stack.site.stop),
             (stack.flink.running(), stack.flink.stop),
             (stack.broker.running(), stack.broker.stop),
         )
@@ -162,13 +163,13 @@ def consume(
 
 
 @contextmanager
-def serve_in_thread(app: Any, options: dict[str, Any], name: str) -> Iterator[int]:
-    """Serve ``app`` under uvicorn (``options`` as the service runs with) on a free loopback port,
-    in a thread of the test process, until the block ends; yields the port."""
+def serve_in_thread(app: Any, options: dict[str, Any], name: str, port: int = 0) -> Iterator[int]:
+    """Serve ``app`` under uvicorn (``options`` as the service runs with) on loopback ``port`` (a free one
+    by default), in a thread of the test process, until the block ends; yields the port."""
     listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    listener.bind(("127.0.0.1", 0))
-    port: int = listener.getsockname()[1]
+    listener.bind(("127.0.0.1", port))
+    port = listener.getsockname()[1]
     server = uvicorn.Server(uvicorn.Config(app, **{**options, "port": port, "log_config": None}))
     thread = threading.Thread(target=server.run, kwargs={"sockets": [listener]}, daemon=True)
     thread.start()

@@ -103,7 +103,7 @@ def run(options: RunOptions, log: Log = print) -> list[ScenarioResult]:
     if options.source_idle_timeout_seconds is not None:
         chaos.job = chaos.job.model_copy(update={"source_idle_timeout_seconds": options.source_idle_timeout_seconds})
     results: list[ScenarioResult] = []
-    log(f"starting the chaos stack in {options.state_dir} (broker :29092, Flink :28081, gateway :28000)")
+    log(f"starting the chaos stack in {options.state_dir} (broker :29092, Flink :28081, gateway :28000, site :28002)")
     watcher: CommitWatcher | None = None
     try:
         chaos.start()

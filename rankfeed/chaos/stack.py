@@ -30,6 +30,7 @@ def chaos_stack_settings(run_id: str, state_dir: Path = CHAOS_DIR) -> StackSetti
             "flink_rest_port": 28081,
             "flink_rpc_port": 26123,
             "gateway_port": 28000,
+            "site_port": 28002,
             "kafka_heap": "512m",
             "state_dir": state_dir,
             "topics": Topics().with_suffix(run_id),
@@ -80,7 +81,15 @@ class ChaosStack:
         """Stop what an earlier, interrupted chaos run left behind, then start broker, cluster, gateway and job."""
         self.stack.down()
         s = self.stack.settings
-        for port in (s.kafka_port, s.kafka_controller_port, s.flink_rest_port, s.flink_rpc_port, s.gateway_port):
+        wanted = (
+            s.kafka_port,
+            s.kafka_controller_port,
+            s.flink_rest_port,
+            s.flink_rpc_port,
+            s.gateway_port,
+            s.site_port,
+        )
+        for port in wanted:
             if port_open(port):
                 raise StackError(f"port {port}, needed by the chaos stack, is taken by another process; stop it")
         self.stack.up()

@@ -1,16 +1,20 @@
 """The gateway as an ASGI application: the only door through which frontend events enter Kafka.
 
 A write request goes: route → API key → origin → content type and coding → ``X-Sent-At`` → body
-limit → gunzip → JSON → rate limit → validation → event time → enrichment → Avro → produce → wait
-for Kafka's acknowledgement → 202. Every refusal is an explicit status with a machine-readable list
-of problems; nothing is dropped silently:
+limit → gunzip → envelope (:mod:`rankfeed.gateway.browser`) → JSON → rate limit → validation → event
+time → enrichment → Avro → produce → wait for Kafka's acknowledgement → 202. The key is a secret one
+in ``X-Api-Key``, or a publishable one of a browser page there, in ``?write_key=`` or in the body.
+
+Every refusal is an explicit status with a machine-readable list of problems; nothing is dropped silently:
 
 =====  =====================================================================================
 202    every accepted event was acknowledged by Kafka (a batch may list rejected events too)
 400    the body is not JSON, or not the gzip stream it is declared to be; ``X-Sent-At`` malformed
-401    ``X-Api-Key`` missing or unknown; 403: the key may not be used from this ``Origin``
+401    no known key; a secret key outside ``X-Api-Key`` (``secret_key_exposed``); 403: the key may not be used
+       from this ``Origin`` (a publishable key from none), or a publishable key asked for more than writing
 413    body larger than ``max_body_bytes``, as sent or once decompressed
-415    neither JSON nor NDJSON, or a ``Content-Encoding`` other than gzip
+415    neither JSON nor NDJSON (nor text/plain holding either, on the batch route), or a ``Content-Encoding``
+       other than gzip
 422    no valid event (each problem listed with index, field, problem, message)
 429    the key's token bucket is empty (``Retry-After``)
 503    Kafka unreachable, producer unhealthy, in-flight budget spent, deadline passed, or the
@@ -39,7 +43,7 @@ import orjson
 from rankfeed import asgi as http
 from rankfeed import avro, schemas
 from rankfeed.asgi import Headers, Receive, Scope, Send
-from rankfeed.gateway import compression
+from rankfeed.gateway import browser, compression
 from rankfeed.gateway.decoding import DecodeFailed, TypedDecoder
 from rankfeed.gateway.encoding import RecordEncoder
 from rankfeed.gateway.enrich import Enricher, RequestContext, ServerFields, warm_up
@@ -56,7 +60,7 @@ from rankfeed.gateway.logs import AccessLog, configure
 from rankfeed.gateway.metrics import CONTENT_TYPE as METRICS_CONTENT_TYPE
 from rankfeed.gateway.metrics import GatewayMetrics
 from rankfeed.gateway.openapi import openapi_document
-from rankfeed.gateway.security import ApiKeys, Cors, RateLimiter
+from rankfeed.gateway.security import ApiKeys, Client, Cors, RateLimiter
 from rankfeed.gateway.settings import CONFIG_FILE_ENV, GatewaySettings
 from rankfeed.gateway.validation import GATEWAY_CLOCK, EventValidator, Problem, parse_timestamp, validate_all
 from rankfeed.settings import load_settings
@@ -75,6 +79,10 @@ _ROUTES = frozenset({SINGLE, BATCH, "/healthz", "/readyz", "/metrics", "/openapi
 _NDJSON = b"application/x-ndjson"
 #: What the time window is checked against when the client sent ``X-Sent-At`` (for the problem messages).
 _SENT_AT_CLOCK = "X-Sent-At (the client's clock when it sent the request)"
+_NO_KEY = (
+    "send a valid write key: a server key in the X-Api-Key header, or a browser page's publishable key "
+    f"there, as ?{browser.WRITE_KEY_PARAMETER}= or in the body's write_key"
+)
 
 
 class MalformedLine:
@@ -123,7 +131,7 @@ class Gateway:
         self.settings = settings
         self.metrics = metrics if metrics is not None else GatewayMetrics()
         self.sink = KafkaSink(settings, on_delivery_error=self._count_delivery_error)
-        self.keys = ApiKeys(settings.api_keys)
+        self.keys = ApiKeys(settings.api_keys, settings.publishable_keys)
         self.cors = Cors(settings)
         self.limiter = RateLimiter(settings.rate_limit_events_per_second, settings.rate_limit_burst_events)
         self.validator = EventValidator(
@@ -304,6 +312,8 @@ class Gateway:
         client = self.keys.authenticate(headers.get(b"x-api-key"))
         if client is None:
             raise Refused(401, "unauthorized", "send a valid write key in the X-Api-Key header")
+        if client.publishable:
+            raise Refused(403, "publishable_key_write_only", f"publishable key {client.name!r} may only write events")
         await http.respond(send, 200, self._openapi, response_headers)
         return Outcome(200, client=client.name)
 
@@ -335,9 +345,9 @@ class Gateway:
         started_ms = time.time_ns() // 1_000_000
         client = self.keys.authenticate(headers.get(b"x-api-key"))
         if client is None:
-            raise Refused(401, "unauthorized", "send a valid write key in the X-Api-Key header")
-        if not client.allows_origin(origin):
-            raise Refused(403, "origin_not_allowed", f"write key {client.name!r} may not be used from origin {origin}")
+            client = self._publishable(browser.query_write_key(scope), "the query string", origin)
+        else:
+            self._check_origin(client, origin)
         waiting = self.saturation()
         if waiting is not None:
             raise Refused(
@@ -349,8 +359,11 @@ class Gateway:
             )
         content_type = headers.get(b"content-type", http.JSON).split(b";", 1)[0].strip().lower()
         ndjson = batch and content_type == _NDJSON
-        if content_type != http.JSON and not ndjson:
-            accepted_types = "application/json or application/x-ndjson" if batch else "application/json"
+        text = batch and content_type == browser.TEXT_PLAIN
+        if content_type != http.JSON and not ndjson and not text:
+            accepted_types = (
+                "application/json, application/x-ndjson or text/plain (holding either)" if batch else "application/json"
+            )
             raise Refused(415, "unsupported_media_type", f"send {accepted_types}, not {content_type.decode('latin-1')}")
         try:
             coding = compression.content_coding(headers.get(b"content-encoding"))
@@ -361,10 +374,6 @@ class Gateway:
                 str(unsupported),
                 headers=[(b"accept-encoding", compression.SUPPORTED.encode())],
             ) from None
-        try:
-            sent_at_ms = parse_sent_at(headers.get(SENT_AT_HEADER))
-        except InvalidSentAt as invalid:
-            raise Refused(400, "invalid_sent_at", str(invalid)) from None
         declared = headers.get(b"content-length")
         if declared is not None and declared.isdigit() and int(declared) > settings.max_body_bytes:
             raise Refused(413, "payload_too_large", f"the body may have at most {settings.max_body_bytes} bytes")
@@ -378,6 +387,20 @@ class Gateway:
             raise Refused(408, "request_timeout", "the body did not arrive in time") from None
         if coding is not None:
             body = self._gunzip(body)
+        sent_at, sent_at_source = headers.get(SENT_AT_HEADER), "X-Sent-At"
+        if batch:
+            unwrapped = browser.unwrap(body, ndjson, text)
+            body, ndjson = unwrapped.body, unwrapped.ndjson
+            if client is None:
+                client = self._publishable(unwrapped.write_key, "the body", origin)
+            if sent_at is None and unwrapped.sent_at is not None:
+                sent_at, sent_at_source = unwrapped.sent_at, "the body's sent_at"
+        if client is None:
+            raise Refused(401, "unauthorized", _NO_KEY)
+        try:
+            sent_at_ms = parse_sent_at(sent_at, sent_at_source)
+        except InvalidSentAt as invalid:
+            raise Refused(400, "invalid_sent_at", str(invalid)) from None
 
         # Timestamps are checked against the client's clock at sending when it said (X-Sent-At), else ours.
         reference_ms = window_reference(started_ms, sent_at_ms)
@@ -417,6 +440,36 @@ class Gateway:
         outcome.accepted = len(events)
         await self._answer(send, 202, event_ids, problems, outcome.rejected, response_headers)
         return outcome
+
+    def _check_origin(self, client: Client, origin: str | None) -> None:
+        if client.allows_origin(origin):
+            return
+        if origin is None:
+            raise Refused(
+                403,
+                "origin_required",
+                f"publishable key {client.name!r} is for browser pages of its origins and needs an Origin header; "
+                "servers send a secret key in X-Api-Key",
+            )
+        raise Refused(403, "origin_not_allowed", f"write key {client.name!r} may not be used from origin {origin}")
+
+    def _publishable(self, presented: str | None, where: str, origin: str | None) -> Client | None:
+        """The client of a publishable key found outside the headers (None when there is none there)."""
+        if presented is None:
+            return None
+        client = self.keys.authenticate(presented)
+        if client is None:
+            raise Refused(401, "unauthorized", f"the write key in {where} is not known; {_NO_KEY}")
+        if not client.publishable:
+            raise Refused(
+                401,
+                "secret_key_exposed",
+                f"write key {client.name!r} is a secret server key and was sent in {where}, where URLs and pages "
+                "show it: send it in the X-Api-Key header only, rotate it now, and give browser pages a "
+                "publishable key (pk_…)",
+            )
+        self._check_origin(client, origin)
+        return client
 
     def _gunzip(self, body: bytes) -> bytes:
         """The decompressed body, at most ``max_body_bytes`` of it: a zip bomb stops there (413)."""
@@ -499,7 +552,12 @@ class Gateway:
                 raise Refused(422, "not_an_object", f"{SINGLE} takes one JSON object; send arrays to {BATCH}")
             return [parsed], []
         if type(parsed) is not list:
-            raise Refused(422, "not_an_array", f"{BATCH} takes a JSON array of events (or application/x-ndjson)")
+            raise Refused(
+                422,
+                "not_an_array",
+                f"{BATCH} takes a JSON array of events, application/x-ndjson, or the object "
+                f"{browser.ENVELOPE_FIELDS} with no other fields",
+            )
         return self._counted(parsed), []
 
     def _counted(self, events: list[Any]) -> list[Any]:

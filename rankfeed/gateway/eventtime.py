@@ -38,8 +38,9 @@ class InvalidSentAt(ValueError):
     """``X-Sent-At`` is neither epoch milliseconds nor ISO-8601 with a UTC offset."""
 
 
-def parse_sent_at(value: bytes | None) -> int | None:
-    """Epoch milliseconds of an ``X-Sent-At`` header value, None when there is none.
+def parse_sent_at(value: bytes | None, source: str = "X-Sent-At") -> int | None:
+    """Epoch milliseconds of an ``X-Sent-At`` header value (or of the ``source`` named in errors, such as a
+    body's ``sent_at``), None when there is none.
 
     Takes what ``timestamp`` takes: an integer of epoch milliseconds or ISO-8601 with a UTC offset.
     """
@@ -49,7 +50,7 @@ def parse_sent_at(value: bytes | None) -> int | None:
     moment = int(text) if text.isascii() and text.isdigit() else parse_timestamp(text)
     if moment is None or not 0 <= moment <= LONG_RANGE[1]:
         raise InvalidSentAt(
-            f"X-Sent-At must be the client's clock when it sent the request, as epoch milliseconds or ISO-8601 "
+            f"{source} must be the client's clock when it sent the request, as epoch milliseconds or ISO-8601 "
             f"with a UTC offset (e.g. 2026-11-27T10:50:00.123Z); got {text[:40]!r}"
         )
     return moment

@@ -173,6 +173,7 @@ def _document(settings_summary: tuple[int, int, float, float]) -> dict[str, Any]
         ),
     }
     security: list[dict[str, list[str]]] = [{"ApiKey": []}]
+    write_security = [*security, {"PublishableKey": []}]
     write_headers: list[dict[str, Any]] = [
         {
             "name": "Content-Encoding",
@@ -203,7 +204,7 @@ def _document(settings_summary: tuple[int, int, float, float]) -> dict[str, Any]
             "/v1/actions": {
                 "post": {
                     "summary": "Send one user action",
-                    "security": security,
+                    "security": write_security,
                     "parameters": write_headers,
                     "requestBody": {
                         "required": True,
@@ -215,7 +216,7 @@ def _document(settings_summary: tuple[int, int, float, float]) -> dict[str, Any]
             "/v1/actions/batch": {
                 "post": {
                     "summary": f"Send up to {max_batch} user actions; valid ones are accepted, invalid ones listed",
-                    "security": security,
+                    "security": write_security,
                     "parameters": write_headers,
                     "requestBody": {
                         "required": True,
@@ -230,6 +231,16 @@ def _document(settings_summary: tuple[int, int, float, float]) -> dict[str, Any]
                             },
                             "application/x-ndjson": {
                                 "schema": {"type": "string", "description": "One UserActionIn JSON object per line."}
+                            },
+                            "text/plain": {
+                                "schema": {
+                                    "type": "string",
+                                    "description": "What navigator.sendBeacon sends without a preflight: a JSON "
+                                    "array of UserActionIn, NDJSON, or the envelope "
+                                    '{"events": [...], "write_key": "pk_...", "sent_at": ...} carrying a publishable '
+                                    "key and the page's clock at sending (the envelope is accepted as "
+                                    "application/json too).",
+                                }
                             },
                         },
                     },
@@ -260,7 +271,16 @@ def _document(settings_summary: tuple[int, int, float, float]) -> dict[str, Any]
             },
         },
         "components": {
-            "securitySchemes": {"ApiKey": {"type": "apiKey", "in": "header", "name": "X-Api-Key"}},
+            "securitySchemes": {
+                "ApiKey": {"type": "apiKey", "in": "header", "name": "X-Api-Key"},
+                "PublishableKey": {
+                    "type": "apiKey",
+                    "in": "query",
+                    "name": "write_key",
+                    "description": "A browser page's publishable key (pk_…): write-only, from its origins only; "
+                    "also accepted in X-Api-Key or the body's write_key.",
+                },
+            },
             "schemas": {
                 "UserActionIn": _object_schema(rules, event_doc, client=True),
                 item_rule.item_name: _object_schema(item_rule.item_rules, item_rule.item_doc, client=True),

@@ -1,4 +1,8 @@
-"""Who may write: ``X-Api-Key`` write keys, their browser origins, CORS, and a per-key rate limit.
+"""Who may write: secret ``X-Api-Key`` write keys, publishable keys of browser pages, their origins, CORS,
+and a per-key rate limit.
+
+A secret key is accepted in the ``X-Api-Key`` header only; a publishable key also in the query string or
+the body (a beacon can set no header), and only from a browser page of one of its origins.
 
 Keys are compared by their SHA-256 digest (a dict lookup of a fixed-size hash), so neither the
 lookup time nor any log line reveals a key. The rate limit is a token bucket per key and worker
@@ -12,7 +16,7 @@ import math
 import time
 from dataclasses import dataclass
 
-from rankfeed.gateway.settings import GatewaySettings, WriteKey
+from rankfeed.gateway.settings import GatewaySettings, PublishableKey, WriteKey
 
 
 def _digest(key: str | bytes) -> bytes:
@@ -25,19 +29,28 @@ class Client:
 
     name: str
     allowed_origins: frozenset[str]
+    #: A publishable key: write-only, and only from a browser page of its origins.
+    publishable: bool = False
 
     def allows_origin(self, origin: str | None) -> bool:
-        """Requests without ``Origin`` come from servers; with one, the key must allow that origin."""
-        return origin is None or origin in self.allowed_origins
+        """Requests without ``Origin`` come from servers, which need a secret key; with one, the key must
+        allow that origin."""
+        if origin is None:
+            return not self.publishable
+        return origin in self.allowed_origins
 
 
 class ApiKeys:
-    def __init__(self, keys: tuple[WriteKey, ...]) -> None:
+    def __init__(self, keys: tuple[WriteKey, ...], publishable: tuple[PublishableKey, ...] = ()) -> None:
         self._by_digest = {
             _digest(key.key.get_secret_value()): Client(key.name, frozenset(key.allowed_origins)) for key in keys
         }
+        self._by_digest.update(
+            {_digest(key.key): Client(key.name, frozenset(key.allowed_origins), True) for key in publishable}
+        )
 
-    def authenticate(self, presented: bytes | None) -> Client | None:
+    def authenticate(self, presented: bytes | str | None) -> Client | None:
+        """The client of a key of either kind, None when it is unknown or empty."""
         if not presented:
             return None
         return self._by_digest.get(_digest(presented))
@@ -53,6 +66,8 @@ class Cors:
     def __init__(self, settings: GatewaySettings) -> None:
         self.allowed_origins = frozenset(settings.cors_allowed_origins)
         self._max_age = str(settings.cors_max_age_seconds).encode()
+        # Only ever beside the request's own origin echoed back, never beside "*" (browsers refuse that).
+        self._credentials = [(b"access-control-allow-credentials", b"true")] if settings.cors_allow_credentials else []
 
     def allows(self, origin: str) -> bool:
         return origin in self.allowed_origins
@@ -63,6 +78,7 @@ class Cors:
             (b"access-control-allow-methods", self.ALLOWED_METHODS),
             (b"access-control-allow-headers", self.ALLOWED_HEADERS),
             (b"access-control-max-age", self._max_age),
+            *self._credentials,
             (b"vary", b"origin"),
         ]
 
@@ -72,6 +88,7 @@ class Cors:
         return [
             (b"access-control-allow-origin", origin.encode()),
             (b"access-control-expose-headers", self.EXPOSED_HEADERS),
+            *self._credentials,
             (b"vary", b"origin"),
         ]
 

@@ -3,7 +3,9 @@
 Read with :func:`rankfeed.settings.load_settings` from defaults < ``--config`` YAML < environment
 (``RANKFEED_API_KEYS='[{"name": "web", "key": "...", "allowed_origins": ["https://www.example.com"]}]'``,
 ``RANKFEED_KAFKA__BOOTSTRAP_SERVERS=...``). Secrets (write keys, the user-id hashing key) are
-``SecretStr`` so they never appear in logs, reprs or error messages.
+``SecretStr`` so they never appear in logs, reprs or error messages. Publishable keys
+(``RANKFEED_PUBLISHABLE_KEYS``) are not secrets: they sit in the pages' HTML, may only write, and only
+from their origins.
 """
 
 from __future__ import annotations
@@ -16,6 +18,8 @@ from rankfeed.settings import Frozen, KafkaSettings, Topics, _Settings
 
 #: Environment variable through which ``rankfeed gateway`` hands its ``--config`` file to worker processes.
 CONFIG_FILE_ENV = "RANKFEED_GATEWAY_CONFIG_FILE"
+#: Every publishable key starts with this, so one found in a page, a log or a URL is known for what it is.
+PUBLISHABLE_PREFIX = "pk_"
 
 
 class WriteKey(Frozen):
@@ -33,7 +37,26 @@ class WriteKey(Frozen):
     def _key_is_long_enough(self) -> WriteKey:
         if len(self.key.get_secret_value()) < 16:
             raise ValueError(f"write key {self.name!r} is shorter than 16 characters; generate a longer random key")
+        if self.key.get_secret_value().startswith(PUBLISHABLE_PREFIX):
+            raise ValueError(
+                f"write key {self.name!r} starts with {PUBLISHABLE_PREFIX!r}, the mark of publishable keys: a secret "
+                "server key must not look like one; generate another key, or list it under publishable_keys"
+            )
         return self
+
+
+class PublishableKey(Frozen):
+    """A write-only key for browser pages: public by design (it is in the page's HTML), so it is bound to
+    the page's origins, may only write events, and may travel in the query string (``?write_key=``) or the
+    body (``{"write_key": …, "events": […]}``) because ``navigator.sendBeacon`` can set no header.
+
+    Rotation: add the new key beside the old one, deploy the pages with the new key, wait until cached
+    pages and queued events have drained (a day covers the tracker's offline queue), then remove the old one.
+    """
+
+    name: str = Field(min_length=1, description="Shown in logs and metrics instead of the key")
+    key: str = Field(pattern=r"^pk_[A-Za-z0-9_-]{16,}$", description="pk_ and at least 16 URL-safe characters")
+    allowed_origins: tuple[str, ...] = Field(min_length=1, description="Browser origins (scheme://host[:port])")
 
 
 class GatewaySettings(_Settings):
@@ -55,9 +78,16 @@ class GatewaySettings(_Settings):
     forwarded_allow_ips: str = "127.0.0.1,::1"
 
     api_keys: tuple[WriteKey, ...] = ()
+    #: Keys for browser pages (see ``PublishableKey``), kept apart from the secret ``api_keys``.
+    publishable_keys: tuple[PublishableKey, ...] = ()
     #: Origins whose browser pages may call the API (CORS preflight); each key narrows this further.
     cors_allowed_origins: tuple[str, ...] = ()
+    #: How long a browser may cache a preflight answer (``Access-Control-Max-Age``; Chromium caps it at 7200).
     cors_max_age_seconds: int = Field(default=600, ge=0)
+    #: ``Access-Control-Allow-Credentials``. Off: keys, never cookies, authenticate, so no request needs the
+    #: user's cookies and none is answered to a page that sent them. Beacons are always sent with credentials,
+    #: which is why the tracker sends them as ``text/plain`` (no preflight, no CORS read of the answer).
+    cors_allow_credentials: bool = False
 
     #: Largest body accepted, both as sent and, for ``Content-Encoding: gzip``, once decompressed (a zip bomb
     #: stops at this many bytes of output and is answered 413).
@@ -123,10 +153,11 @@ class GatewaySettings(_Settings):
                 f"max_batch_events ({self.max_batch_events}) exceeds max_in_flight_events "
                 f"({self.max_in_flight_events}): a full batch could never be produced"
             )
-        names = [key.name for key in self.api_keys]
+        keys: tuple[WriteKey | PublishableKey, ...] = (*self.api_keys, *self.publishable_keys)
+        names = [key.name for key in keys]
         if len(names) != len(set(names)):
-            raise ValueError(f"api_keys names must be unique, got {names}")
-        for key in self.api_keys:
+            raise ValueError(f"api_keys and publishable_keys names must be unique, got {names}")
+        for key in keys:
             outside = sorted(set(key.allowed_origins) - set(self.cors_allowed_origins))
             if outside:
                 raise ValueError(

@@ -3,44 +3,34 @@
 from __future__ import annotations
 
 import json
-import os
-import sys
-import urllib.request
 from dataclasses import dataclass
-from pathlib import Path
 
-from rankfeed.local.procs import StackError, port_open, read_pid, start_detached, stop_pid, wait_until
-from rankfeed.settings import StackSettings
+from rankfeed.local.service import LocalService
 
 
 @dataclass(frozen=True)
-class GatewayProcess:
-    settings: StackSettings
+class GatewayProcess(LocalService):
+    name = "gateway"
+    module = "rankfeed.gateway.cli"
+    port_variable = "RANKFEED_GATEWAY_PORT"
+    ready_path = "/readyz"
 
     @property
-    def home(self) -> Path:
-        return self.settings.state_dir / "gateway"
-
-    @property
-    def log_file(self) -> Path:
-        return self.home / "gateway.log"
-
-    @property
-    def pid_file(self) -> Path:
-        return self.home / "gateway.pid"
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.settings.gateway_port}"
-
-    def pid(self) -> int | None:
-        return read_pid(self.pid_file)
+    def port(self) -> int:
+        return self.settings.gateway_port
 
     def env(self) -> dict[str, str]:
+        from rankfeed.site.settings import LOCAL_SITE_WRITE_KEY
+
         key = {"name": "local", "key": self.settings.gateway_api_key.get_secret_value()}
-        env = dict(os.environ)
+        # The demo site's pages write with a publishable key, from the site's origins only.
+        site_origins = [f"http://{host}:{self.settings.site_port}" for host in ("127.0.0.1", "localhost")]
+        page_key = {"name": "local-site", "key": LOCAL_SITE_WRITE_KEY, "allowed_origins": site_origins}
+        env = super().env()
         env.update(
             RANKFEED_API_KEYS=json.dumps([key]),
+            RANKFEED_PUBLISHABLE_KEYS=json.dumps([page_key]),
+            RANKFEED_CORS_ALLOWED_ORIGINS=json.dumps(site_origins),
             RANKFEED_KAFKA__BOOTSTRAP_SERVERS=self.settings.bootstrap_servers,
             # The stack's topics: an isolated stack (e.g. `make chaos`) writes to its own user-actions topic.
             RANKFEED_TOPICS=self.settings.topics.model_dump_json(),
@@ -53,31 +43,3 @@ class GatewayProcess:
         env.setdefault("RANKFEED_CLAMP_EVENT_TIME", "false")
         env.setdefault("RANKFEED_HEARTBEAT_INTERVAL_SECONDS", "0")
         return env
-
-    def start(self) -> None:
-        if self.pid() is not None:
-            return
-        if port_open(self.settings.gateway_port):
-            raise StackError(
-                f"port {self.settings.gateway_port}, needed for the gateway, is taken by another process: "
-                "stop it or set RANKFEED_GATEWAY_PORT"
-            )
-        self.home.mkdir(parents=True, exist_ok=True)
-        command = [sys.executable, "-m", "rankfeed.gateway.cli", "--port", str(self.settings.gateway_port)]
-        start_detached(command, self.log_file, self.pid_file, env=self.env())
-        wait_until(self._ready, self.settings.startup_timeout_seconds, "the gateway's /readyz", self.log_file)
-
-    def _ready(self) -> bool:
-        if self.pid() is None:
-            raise StackError(f"the gateway exited during start; see {self.log_file}")
-        try:
-            with urllib.request.urlopen(f"{self.url}/readyz", timeout=2) as response:
-                return bool(response.status == 200)
-        except OSError:
-            return False
-
-    def stop(self) -> None:
-        pid = self.pid()
-        if pid is not None:
-            stop_pid(pid)
-        self.pid_file.unlink(missing_ok=True)

@@ -11,6 +11,7 @@ from rankfeed.local.broker import Broker
 from rankfeed.local.flink_cluster import FlinkCluster
 from rankfeed.local.gateway_process import GatewayProcess
 from rankfeed.local.procs import StackError, port_open
+from rankfeed.local.site_process import SiteProcess
 from rankfeed.settings import REPO_ROOT, StackSettings
 
 MIN_JAVA = 17
@@ -78,6 +79,10 @@ class Stack:
     def gateway(self) -> GatewayProcess:
         return GatewayProcess(self.settings)
 
+    @property
+    def site(self) -> SiteProcess:
+        return SiteProcess(self.settings)
+
     def preflight(self) -> None:
         """Everything `up` needs, checked up front so a missing piece is one clear sentence."""
         check_java()
@@ -86,11 +91,12 @@ class Stack:
         ):
             raise StackError("Maven is not installed: install it (e.g. `apt-get install maven`) to resolve the jars")
         check_ports(self.settings, self.broker.running(), self.flink.running())
-        if self.gateway.pid() is None and port_open(self.settings.gateway_port):
-            raise StackError(
-                f"port {self.settings.gateway_port}, needed for the gateway, is taken by another process: "
-                "stop it or set RANKFEED_GATEWAY_PORT"
-            )
+        for service in (self.gateway, self.site):
+            if service.pid() is None and port_open(service.port):
+                raise StackError(
+                    f"port {service.port}, needed for the {service.name}, is taken by another process: "
+                    f"stop it or set {service.port_variable}"
+                )
 
     def up(self) -> list[str]:
         """Start what is not running and create missing topics; return the topics created."""
@@ -100,12 +106,13 @@ class Stack:
         created = self.broker.create_topics()
         self.flink.start()
         self.gateway.start()
+        self.site.start()
         return created
 
     def down(self) -> None:
         """Stop both, even if one of them is already gone; stale pid files are removed."""
         errors = []
-        for stop in (self.gateway.stop, self.flink.stop, self.broker.stop):
+        for stop in (self.site.stop, self.gateway.stop, self.flink.stop, self.broker.stop):
             try:
                 stop()
             except StackError as error:
@@ -127,9 +134,12 @@ class Stack:
             )
         gateway_pid = self.gateway.pid()
         gateway = f"running (pid {gateway_pid}) on {self.gateway.url}" if gateway_pid else "stopped"
+        site_pid = self.site.pid()
+        site = f"running (pid {site_pid}): the demo page is {self.site.url}/" if site_pid else "stopped"
         return {
             "kafka": broker,
             "gateway": gateway,
+            "site": site,
             "flink": flink,
             "logs": f"{self.broker.log_dir} and {self.flink.log_dir}",
         }

@@ -1,4 +1,4 @@
-"""The chaos tests' own stack (ports 29092, 28081, 28000; build/chaos), started and stopped by one run."""
+"""The chaos tests' own stack (ports 29092, 28081, 28000, 28002; build/chaos), started and stopped by one run."""
 
 from __future__ import annotations
 

@@ -16,7 +16,7 @@ import pytest
 
 from rankfeed.gateway.app import Gateway
 from rankfeed.gateway.server import uvicorn_options
-from rankfeed.gateway.settings import GatewaySettings, WriteKey
+from rankfeed.gateway.settings import GatewaySettings, PublishableKey, WriteKey
 from rankfeed.settings import KafkaSettings, Topics
 from tests.conftest import serve_in_thread
 
@@ -25,6 +25,8 @@ SERVER_KEY = "server-key-0123456789abcdef"
 #: A key for the web frontend, usable from WEB_ORIGIN only.
 WEB_KEY = "web-key-0123456789abcdef"
 WEB_ORIGIN = "https://www.hotels.example"
+#: The web frontend's publishable key: in its pages, write-only, from WEB_ORIGIN only.
+PAGE_KEY = "pk_web_0123456789abcdef"
 #: Allowed by CORS (another frontend) but not by WEB_KEY.
 OTHER_ORIGIN = "https://partner.hotels.example"
 #: An IP of the UK (RIPE), sent as X-Forwarded-For from loopback, which uvicorn trusts.
@@ -43,6 +45,7 @@ def gateway_settings(bootstrap_servers: str, topics: Topics, **overrides: Any) -
             WriteKey(name="server", key=SERVER_KEY),
             WriteKey(name="web", key=WEB_KEY, allowed_origins=(WEB_ORIGIN,)),
         ),
+        "publishable_keys": (PublishableKey(name="web-page", key=PAGE_KEY, allowed_origins=(WEB_ORIGIN,)),),
         "cors_allowed_origins": (WEB_ORIGIN, OTHER_ORIGIN),
         "health_check_interval_seconds": 0.5,
         "access_log": False,
@@ -73,10 +76,10 @@ class RunningGateway:
 
 
 @contextmanager
-def run_gateway(settings: GatewaySettings) -> Iterator[RunningGateway]:
-    """Serve ``settings`` on a free loopback port until the block ends."""
+def run_gateway(settings: GatewaySettings, port: int = 0) -> Iterator[RunningGateway]:
+    """Serve ``settings`` on loopback ``port`` (a free one by default) until the block ends."""
     app = Gateway(settings)
-    with serve_in_thread(app, uvicorn_options(settings), "gateway") as port:
+    with serve_in_thread(app, uvicorn_options(settings), "gateway", port) as port:
         base_url = f"http://127.0.0.1:{port}"
         with httpx.Client(base_url=base_url, timeout=30) as client:
             yield RunningGateway(settings, app, base_url, client)

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 import uuid
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -19,6 +19,7 @@ from confluent_kafka import Producer
 
 from rankfeed import avro, pipeline, schemas
 from rankfeed.local.stack import Stack
+from rankfeed.pipeline import PipelineJob
 from rankfeed.producer import make_producer, produce_actions, send_heartbeats
 from rankfeed.propensity import PropensityTable
 from rankfeed.settings import JobSettings, Topics
@@ -109,8 +110,11 @@ def outcome(
     yield from _run(stack, bootstrap_servers, read_topic, tmp_path_factory.mktemp("feedback"), JobSettings())
 
 
-def submit(stack: Stack, bootstrap: str, folder: Path, base: JobSettings) -> tuple[dict[str, str], Topics]:
-    """Submit the pipeline's jobs with ``base`` settings on fresh topics; returns their ids and the topics."""
+def submit(
+    stack: Stack, bootstrap: str, folder: Path, base: JobSettings, jobs: Iterable[PipelineJob] = pipeline.PIPELINE
+) -> tuple[dict[str, str], Topics]:
+    """Submit ``jobs`` (the whole pipeline by default) with ``base`` settings on fresh topics; returns their ids
+    and the topics."""
     from rankfeed.local.broker import create_topics
     from rankfeed.settings import KafkaSettings
 
@@ -132,7 +136,7 @@ def submit(stack: Stack, bootstrap: str, folder: Path, base: JobSettings) -> tup
     )
     config = folder / "job.yaml"
     config.write_text(json.dumps(settings.model_dump(mode="json")))
-    return pipeline.submit(stack.flink, config), topics
+    return pipeline.submit(stack.flink, config, jobs), topics
 
 
 def _run(

@@ -20,6 +20,7 @@ def test_up_twice_is_fine_and_status_shows_both(stack: Stack) -> None:
     assert status["kafka"].startswith("running")
     assert f"running, web UI {stack.settings.flink_url}" in status["flink"]
     assert "1 TaskManager" in status["flink"]
+    assert status["site"] == f"running (pid {stack.site.pid()}): the demo page is {stack.site.url}/"
 
 
 def test_topics_exist_with_their_cleanup_policy(stack: Stack) -> None:
