@@ -403,6 +403,16 @@ class Check:
     value: str
     bound: str
     ok: bool
+    #: A wall-clock bound: a busy machine moves it, so ``--behaviour-only`` reports it without failing.
+    timing: bool = False
+
+    def passed(self, behaviour_only: bool) -> bool:
+        return self.ok or (behaviour_only and self.timing)
+
+    def verdict(self, behaviour_only: bool) -> str:
+        if self.ok:
+            return "ok"
+        return "not judged (timing)" if behaviour_only and self.timing else "**FAILED**"
 
 
 async def drive(
@@ -478,6 +488,7 @@ def evaluate(
             f"{refusal_p99:.1f} ms",
             f"≤ {args.refusal_p99_ms:g} ms",
             refusal_p99 <= args.refusal_p99_ms,
+            timing=True,
         )
     )
     send_delay = sorted((sent - due) * 1000 for due, sent, _, status in overload.samples if status != NOT_SENT)
@@ -487,6 +498,7 @@ def evaluate(
             f"{percentile(send_delay, 0.5):.1f} ms",
             "≤ 20 ms",
             percentile(send_delay, 0.5) <= 20,
+            timing=True,
         )
     )
     overload_refused = sum(overload.statuses()[status] for status in REFUSALS)
@@ -528,6 +540,7 @@ def evaluate(
             f"{recovered_p99:.1f} ms",
             f"≤ 2 × baseline {baseline_p99:.1f} + 50 = {normal:.1f} ms",
             recovered_p99 <= normal,
+            timing=True,
         )
     )
     return rows, checks
@@ -549,13 +562,11 @@ HEADER = [
 ]
 
 
-def markdown(rows: list[list[str]], checks: list[Check], notes: list[str]) -> str:
+def markdown(rows: list[list[str]], checks: list[Check], notes: list[str], behaviour_only: bool = False) -> str:
     lines = ["| " + " | ".join(HEADER) + " |", "|" + "|".join("---" for _ in HEADER) + "|"]
     lines += ["| " + " | ".join(row) + " |" for row in rows]
     lines += ["", "| check | measured | bound | |", "|---|---|---|---|"]
-    lines += [
-        f"| {check.name} | {check.value} | {check.bound} | {'ok' if check.ok else '**FAILED**'} |" for check in checks
-    ]
+    lines += [f"| {check.name} | {check.value} | {check.bound} | {check.verdict(behaviour_only)} |" for check in checks]
     return "\n".join([*lines, "", *notes]) + "\n"
 
 
@@ -653,6 +664,12 @@ def main() -> int:
     )
     parser.add_argument("--output-dir", type=Path, default=RESULTS_DIR)
     parser.add_argument("--samples", action="store_true", help="also write every request's times (JSON)")
+    parser.add_argument(
+        "--behaviour-only",
+        action="store_true",
+        help="report the wall-clock bounds (refusal p99, recovery p99, generator delay) without failing on them: "
+        "what make test runs, since a busy machine moves them",
+    )
     args = parser.parse_args()
 
     stack = Stack(StackSettings())
@@ -716,10 +733,10 @@ def main() -> int:
             orjson.dumps({phase.name: {"started": phase.started, "samples": phase.samples} for phase in phases})
         )
     plot(phases, sampler, args.output_dir / "overload.png")
-    report = markdown(rows, checks, notes)
+    report = markdown(rows, checks, notes, args.behaviour_only)
     (args.output_dir / "overload.md").write_text("# Gateway overload (`make overload`)\n\n" + report)
     print(report)
-    return 0 if all(check.ok for check in checks) else 1
+    return 0 if all(check.passed(args.behaviour_only) for check in checks) else 1
 
 
 if __name__ == "__main__":
