@@ -150,6 +150,11 @@ class JobSettings(_Settings):
     checkpoint_interval_seconds: int = Field(default=5, ge=1)
     #: The lake job's: every checkpoint closes each open Parquet file, so longer means larger files.
     lake_checkpoint_interval_seconds: int = Field(default=60, ge=1)
+    #: The lake job's parallelism (not ``parallelism``): each subtask keeps a Parquet writer open per
+    #: dataset and hour partition it has rows for, with its column buffers and dictionaries on the
+    #: heap. A replay crosses an hour of event time every second or two, and at parallelism 2 the
+    #: writers of both subtasks exhausted a 900 MB heap shared with the other jobs.
+    lake_parallelism: int = Field(default=1, ge=1)
     watermark_delay_seconds: int = Field(default=5, ge=0, description="bounded out-of-orderness")
     # A partition silent this long stops holding the watermark back. It must outlast any outage of
     # the input (a broker restart, a gateway deploy): when every partition has gone idle, the first

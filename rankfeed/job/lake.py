@@ -46,6 +46,7 @@ def checkpoint_interval(settings: JobSettings) -> int:
 
 
 def build(env: TableEnvironment, settings: JobSettings) -> StatementSet:
+    env.get_config().set("parallelism.default", str(settings.lake_parallelism))
     statements = env.create_statement_set()
     topics = settings.topics.model_dump()
     for dataset, (topic_field, schema, time_field) in DATASETS.items():
