@@ -321,7 +321,8 @@ def catch_up(
             if lag <= trailing:
                 return time.monotonic() - started, samples
             time.sleep(1.0)
-        raise RuntimeError(f"still {samples[-1][1]:.0f} actions behind after {timeout:.0f} s (samples: {samples[::30]})")
+        behind_now = samples[-1][1]
+        raise RuntimeError(f"still {behind_now:.0f} actions behind after {timeout:.0f} s (samples: {samples[::30]})")
     finally:
         live.stop.set()
         live.join(5)
