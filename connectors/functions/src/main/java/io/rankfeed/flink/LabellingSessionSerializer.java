@@ -5,10 +5,7 @@ import java.nio.charset.StandardCharsets;
 import java.util.List;
 import org.apache.flink.api.common.typeutils.SimpleTypeSerializerSnapshot;
 import org.apache.flink.api.common.typeutils.TypeSerializerSnapshot;
-import org.apache.flink.api.common.typeutils.base.TypeSerializerSingleton;
-import org.apache.flink.core.memory.DataInputDeserializer;
 import org.apache.flink.core.memory.DataInputView;
-import org.apache.flink.core.memory.DataOutputSerializer;
 import org.apache.flink.core.memory.DataOutputView;
 
 /**
@@ -19,44 +16,13 @@ import org.apache.flink.core.memory.DataOutputView;
  * <p>The layout is versioned by {@link Snapshot}; a field added to the session must be added here
  * and the version raised. A round-trip test covers every field.
  */
-final class LabellingSessionSerializer extends TypeSerializerSingleton<LabellingSession> {
+final class LabellingSessionSerializer extends HeapStateSerializer<LabellingSession> {
     private static final long serialVersionUID = 1L;
     static final LabellingSessionSerializer INSTANCE = new LabellingSessionSerializer();
-
-    private final transient ThreadLocal<DataOutputSerializer> copyBuffer =
-            ThreadLocal.withInitial(() -> new DataOutputSerializer(1024));
-
-    @Override
-    public boolean isImmutableType() {
-        return false;
-    }
 
     @Override
     public LabellingSession createInstance() {
         return new LabellingSession();
-    }
-
-    /** A deep copy, by a round trip through the binary form (one code path to keep right). */
-    @Override
-    public LabellingSession copy(LabellingSession from) {
-        DataOutputSerializer out = copyBuffer == null ? new DataOutputSerializer(1024) : copyBuffer.get();
-        out.clear();
-        try {
-            serialize(from, out);
-            return deserialize(new DataInputDeserializer(out.getSharedBuffer(), 0, out.length()));
-        } catch (IOException e) {
-            throw new IllegalStateException("cannot copy a labelling session", e);
-        }
-    }
-
-    @Override
-    public LabellingSession copy(LabellingSession from, LabellingSession reuse) {
-        return copy(from);
-    }
-
-    @Override
-    public int getLength() {
-        return -1;
     }
 
     @Override
@@ -119,16 +85,6 @@ final class LabellingSessionSerializer extends TypeSerializerSingleton<Labelling
             s.seen.add(Strings.read(in));
         }
         return s;
-    }
-
-    @Override
-    public LabellingSession deserialize(LabellingSession reuse, DataInputView in) throws IOException {
-        return deserialize(in);
-    }
-
-    @Override
-    public void copy(DataInputView in, DataOutputView out) throws IOException {
-        serialize(deserialize(in), out);
     }
 
     @Override

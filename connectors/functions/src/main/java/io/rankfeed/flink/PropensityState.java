@@ -4,10 +4,7 @@ import java.io.IOException;
 import java.util.Map;
 import org.apache.flink.api.common.typeutils.SimpleTypeSerializerSnapshot;
 import org.apache.flink.api.common.typeutils.TypeSerializerSnapshot;
-import org.apache.flink.api.common.typeutils.base.TypeSerializerSingleton;
-import org.apache.flink.core.memory.DataInputDeserializer;
 import org.apache.flink.core.memory.DataInputView;
-import org.apache.flink.core.memory.DataOutputSerializer;
 import org.apache.flink.core.memory.DataOutputView;
 
 /** The θ estimator's state, both methods side by side; kept on the heap, written only by checkpoints. */
@@ -20,39 +17,13 @@ final class PropensityState {
         em = new MethodCounts(positions);
     }
 
-    /** Writes the maps and arrays field by field: no Kryo, and a copy is a full round trip. */
-    static final class Serializer extends TypeSerializerSingleton<PropensityState> {
+    /** Writes the maps and arrays field by field: no Kryo ({@link HeapStateSerializer}). */
+    static final class Serializer extends HeapStateSerializer<PropensityState> {
         private static final long serialVersionUID = 1L;
-
-        @Override
-        public boolean isImmutableType() {
-            return false;
-        }
 
         @Override
         public PropensityState createInstance() {
             return new PropensityState(0);
-        }
-
-        @Override
-        public PropensityState copy(PropensityState from) {
-            try {
-                DataOutputSerializer out = new DataOutputSerializer(1024);
-                serialize(from, out);
-                return deserialize(new DataInputDeserializer(out.getSharedBuffer(), 0, out.length()));
-            } catch (IOException e) {
-                throw new IllegalStateException("copying the propensity state failed", e);
-            }
-        }
-
-        @Override
-        public PropensityState copy(PropensityState from, PropensityState reuse) {
-            return copy(from);
-        }
-
-        @Override
-        public int getLength() {
-            return -1;
         }
 
         @Override
@@ -68,16 +39,6 @@ final class PropensityState {
             read(state.randomized, in);
             read(state.em, in);
             return state;
-        }
-
-        @Override
-        public PropensityState deserialize(PropensityState reuse, DataInputView in) throws IOException {
-            return deserialize(in);
-        }
-
-        @Override
-        public void copy(DataInputView source, DataOutputView target) throws IOException {
-            serialize(deserialize(source), target);
         }
 
         @Override
