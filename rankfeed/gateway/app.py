@@ -344,8 +344,10 @@ class Gateway:
         started = time.monotonic()
         started_ms = time.time_ns() // 1_000_000
         client = self.keys.authenticate(headers.get(b"x-api-key"))
+        # A key in the URL is judged even beside a valid header: a secret one there is exposed.
+        in_query = self._publishable(browser.query_write_key(scope), "the query string", origin)
         if client is None:
-            client = self._publishable(browser.query_write_key(scope), "the query string", origin)
+            client = in_query
         else:
             self._check_origin(client, origin)
         waiting = self.saturation()
@@ -391,8 +393,9 @@ class Gateway:
         if batch:
             unwrapped = browser.unwrap(body, ndjson, text)
             body, ndjson = unwrapped.body, unwrapped.ndjson
+            in_body = self._publishable(unwrapped.write_key, "the body", origin)
             if client is None:
-                client = self._publishable(unwrapped.write_key, "the body", origin)
+                client = in_body
             if sent_at is None and unwrapped.sent_at is not None:
                 sent_at, sent_at_source = unwrapped.sent_at, "the body's sent_at"
         if client is None:

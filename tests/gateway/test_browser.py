@@ -142,6 +142,9 @@ def test_the_envelope_sent_at_corrects_the_page_clock(
         ("header", None, 403, "origin_required"),
         ("secret-in-query", WEB_ORIGIN, 401, "secret_key_exposed"),
         ("secret-in-body", None, 401, "secret_key_exposed"),
+        # A valid header does not make a secret key in the URL or body any less exposed.
+        ("secret-in-query-beside-header", None, 401, "secret_key_exposed"),
+        ("secret-in-body-beside-header", None, 401, "secret_key_exposed"),
         ("unknown-in-query", WEB_ORIGIN, 401, "unauthorized"),
         ("nowhere", WEB_ORIGIN, 401, "unauthorized"),
     ],
@@ -152,9 +155,10 @@ def test_publishable_keys_write_only_from_their_origins(
     key = SERVER_KEY if where.startswith("secret") else "pk_unknown_0123456789" if "unknown" in where else PAGE_KEY
     events = [action("click")]
     headers = {"Content-Type": "text/plain", **({"Origin": origin} if origin else {})}
-    params = {"write_key": key} if where.endswith("query") else {}
-    body = orjson.dumps({"write_key": key, "events": events} if where.endswith("body") else events)
-    if where == "header":
+    params = {"write_key": key} if where.endswith("query") or "query-beside" in where else {}
+    in_body = where.endswith("body") or "body-beside" in where
+    body = orjson.dumps({"write_key": key, "events": events} if in_body else events)
+    if where == "header" or where.endswith("beside-header"):
         headers["X-Api-Key"] = key
     answer = shared_gateway.post(BATCH, key=None, params=params, content=body, headers=headers)
     assert answer.status_code == status, answer.text
