@@ -135,6 +135,21 @@ def follow_feedback(
     return first, read, committed
 
 
+def run_until_clean(
+    stack: Stack, job: str, settings: JobSettings, folder: Path, sent: int, target: int, what: str
+) -> tuple[float, list[tuple[float, float]], list[tuple[float, float]]]:
+    """Runs ``job`` until its clean topic holds ``target`` records for a read_committed consumer;
+    returns (``sent`` actions per second from its first record read, read samples, committed samples)."""
+    counter = CommittedCounter(stack.settings.bootstrap_servers, settings.topics.user_actions_clean, target)
+    counter.start()
+    job_id = submit(stack, job, settings, folder)
+    first, read, committed = follow_feedback(stack.flink, job_id, counter, 1800)
+    stack.flink.cancel(job_id)
+    if not counter.reached_at:
+        raise RuntimeError(f"only {counter.count} of {target} {what}")
+    return sent / (counter.reached_at - first), read, committed
+
+
 class HeapMeter(threading.Thread):
     """The largest JVM heap used by any TaskManager (Flink's ``Status.JVM.Memory.Heap.Used``), sampled
     each second while it runs; ``limit`` is the heap's maximum, for the baseline column."""
@@ -574,7 +589,7 @@ def main() -> None:
         help="labelling_state_backend values to probe freshness with, comma-separated",
     )
     parser.add_argument(
-        "--catch-up-minutes", type=float, default=quick(10.0, 0.2), help="outage before the catch-up run (0: skip)"
+        "--catch-up-minutes", type=float, default=quick(10.0, 0.5), help="outage before the catch-up run (0: skip)"
     )
     parser.add_argument(
         "--lake-checkpoint-seconds", type=int, default=10, help="the lake's interval (default 60 s) in this run"
@@ -630,24 +645,13 @@ def main() -> None:
         passthrough_eps = sent / passthrough_seconds
         print(f"pass-through: {passthrough_eps:,.0f} events/s")
 
-        counter = CommittedCounter(bootstrap, labelling_settings.topics.user_actions_clean, distinct)
-        counter.start()
-        job = submit(stack, "labelling", labelling_settings, folder)
-        first, labelling_read, committed = follow_feedback(stack.flink, job, counter, 1800)
-        stack.flink.cancel(job)
-        if not counter.reached_at:
-            raise RuntimeError(f"only {counter.count} of {distinct} clean events committed")
-        labelling_eps = sent / (counter.reached_at - first)
+        labelling_eps, labelling_read, committed = run_until_clean(
+            stack, "labelling", labelling_settings, folder, sent, distinct, "clean events committed"
+        )
         print(f"labelling job, end to end: {labelling_eps:,.0f} events/s")
-
-        counter = CommittedCounter(bootstrap, io_settings.topics.user_actions_clean, total)
-        counter.start()
-        job = submit(stack, "io_equivalent", io_settings, folder)
-        first, _, _ = follow_feedback(stack.flink, job, counter, 1800)
-        stack.flink.cancel(job)
-        if not counter.reached_at:
-            raise RuntimeError(f"only {counter.count} of {total} records copied by the I/O-equivalent job")
-        io_equivalent_eps = sent / (counter.reached_at - first)
+        io_equivalent_eps, _, _ = run_until_clean(
+            stack, "io_equivalent", io_settings, folder, sent, total, "records copied by the I/O-equivalent job"
+        )
         print(f"I/O-equivalent job: {io_equivalent_eps:,.0f} events/s")
 
         heap = HeapMeter(stack.flink)
