@@ -17,8 +17,9 @@ The gateway's resident memory is sampled every second. Checks, each printed with
 * RSS stays under start + a bound derived from the settings (see ``rss_bound_mb``);
 * refusals (429/503) are answered fast: their p99 under ``--refusal-p99-ms``;
 * no 5xx other than 503, no connection errors;
-* recovery: in the last half of the recovery phase at least 95 % of the offered rate is acknowledged
-  and p99 is back under 2 × the baseline's p99 + 50 ms (p99 moves by tens of ms between runs here);
+* recovery: requests are acknowledged again once the overload ends (a behaviour), and in the last half
+  of the recovery phase at least 95 % of the offered rate is acknowledged and p99 is back under
+  2 × the baseline's p99 + 50 ms (p99 moves by tens of ms between runs here; both are wall-clock);
 * the generator kept up: under overload, half the requests were sent within 20 ms of being due.
 
 Prints a table, writes ``overload.md`` and ``overload.png`` to ``--output-dir`` (bench/results),
@@ -525,10 +526,21 @@ def evaluate(
     acked_rate = settled_acked / half
     checks.append(
         Check(
+            "recovery: acknowledged again once the overload ends (last half)",
+            f"{settled_acked} of {len(settled)} requests",
+            "> 0",
+            settled_acked > 0,
+        )
+    )
+    # How close to the offered rate depends on the cores left to the gateway: on a machine busy with
+    # other work it keeps shedding (correctly) while its event loop lags, so this bound is wall-clock.
+    checks.append(
+        Check(
             "recovery: acknowledged at the offered rate (last half)",
             f"{acked_rate:,.0f} of {offered_rate:,.0f} req/s ({settled_acked}/{len(settled)})",
             f"≥ 0.95 × offered = {0.95 * offered_rate:,.0f} req/s",
             acked_rate >= 0.95 * offered_rate,
+            timing=True,
         )
     )
     baseline_p99 = percentile(baseline.latencies_ms(acked), 0.99)
