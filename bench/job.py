@@ -585,7 +585,7 @@ def main() -> None:
     )
     parser.add_argument(
         "--freshness-state-backends",
-        default=quick("hashmap,rocksdb", "hashmap"),
+        default=quick("rocksdb,hashmap", "rocksdb"),
         help="labelling_state_backend values to probe freshness with, comma-separated",
     )
     parser.add_argument(

@@ -42,7 +42,9 @@ def create_stream_environment(
 ) -> StreamExecutionEnvironment:
     """A checkpointed, exactly-once DataStream environment with the job's jar (and, locally, the
     connectors). Without ``generic_types`` a type that would fall back to Kryo fails the build.
-    ``rocksdb`` state is checkpointed incrementally, its timers kept on the heap."""
+    ``rocksdb`` state is checkpointed incrementally, its timers kept in RocksDB too: heap timers
+    beside RocksDB state are written whole, synchronously, at every checkpoint (one per open
+    session; ~15 % of the labeller's time in a profile with 50,000 sessions open)."""
     config = Configuration()
     config.set_string("pipeline.name", pipeline_name)
     config.set_string("parallelism.default", str(settings.parallelism))
@@ -51,7 +53,7 @@ def create_stream_environment(
     config.set_string("state.backend.type", state_backend)
     if state_backend == "rocksdb":
         config.set_string("execution.checkpointing.incremental", "true")
-        config.set_string("state.backend.rocksdb.timer-service.factory", "HEAP")
+        config.set_string("state.backend.rocksdb.timer-service.factory", "ROCKSDB")
     # The Java jobs emit a new record per output and never mutate their input: no defensive copies.
     config.set_string("pipeline.object-reuse", "true")
     config.set_string("pipeline.generic-types", str(generic_types).lower())
