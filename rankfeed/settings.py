@@ -111,6 +111,9 @@ class StackSettings(_Settings):
     kafka_heap: str = "1g"
     flink_rest_port: int = 8081
     flink_rpc_port: int = 6123
+    #: The first of the ports Flink's Prometheus reporter serves ``/metrics`` on: the JobManager and each
+    #: TaskManager take the first free one of ``flink_metrics_ports`` (README, "Monitoring").
+    flink_metrics_port: int = 9249
     gateway_port: int = 8000
     #: The demo hotel-search site (``rankfeed site``), whose pages send to the local gateway.
     site_port: int = 8002
@@ -129,6 +132,11 @@ class StackSettings(_Settings):
     @property
     def flink_url(self) -> str:
         return f"http://localhost:{self.flink_rest_port}"
+
+    @property
+    def flink_metrics_ports(self) -> range:
+        """The reporter's port range: one port for the JobManager and one for each of up to three TaskManagers."""
+        return range(self.flink_metrics_port, self.flink_metrics_port + 4)
 
 
 class JobSettings(_Settings):
