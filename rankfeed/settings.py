@@ -147,6 +147,17 @@ class JobSettings(_Settings):
     consumer_group: str = "rankfeed-feedback"
     startup_mode: Literal["earliest-offset", "latest-offset", "group-offsets"] = "earliest-offset"
     parquet_dir: Path = BUILD_DIR / "local" / "data"
+    #: Where the lake job writes instead of ``parquet_dir``: a URI of a Flink filesystem such as
+    #: ``s3://bucket/lake`` (the S3 plugin enabled on the cluster; deploy/kubernetes does). The offline
+    #: tools (export, report) read a local ``parquet_dir``: copy the datasets down first.
+    parquet_uri: str | None = Field(default=None, pattern=r"^[a-z][a-z0-9+.-]*://\S+$")
+
+    def parquet_location(self, dataset: str) -> str:
+        """The URI the lake job writes ``dataset`` to."""
+        if self.parquet_uri is not None:
+            return f"{self.parquet_uri.rstrip('/')}/{dataset}"
+        return (self.parquet_dir / dataset).as_uri()
+
     # Exactly-once output becomes visible at checkpoints, so each job's interval bounds its freshness.
     #: The labelling job's: labels, examples and sessions (what feedback freshness measures).
     labelling_checkpoint_interval_seconds: int = Field(default=2, ge=1)
