@@ -183,16 +183,12 @@ def test_the_services_are_probed_scaled_protected_and_scraped(folder: Path) -> N
         assert container["readinessProbe"]["httpGet"] == {"path": "/readyz", "port": port["name"]}
         assert container["livenessProbe"]["httpGet"] == {"path": "/healthz", "port": port["name"]}
         assert {"/readyz", "/healthz"} <= set(routes)
-        assert autoscalers[name]["spec"]["scaleTargetRef"] == {
-            "apiVersion": "apps/v1",
-            "kind": "Deployment",
-            "name": name,
-        }
+        target = autoscalers[name]["spec"]["scaleTargetRef"]
+        assert target == {"apiVersion": "apps/v1", "kind": "Deployment", "name": name}
         assert budgets[name]["spec"]["selector"]["matchLabels"].items() <= template["metadata"]["labels"].items()
-    gateway = deployments["rankfeed-gateway"]["spec"]["template"]
-    annotations = gateway["metadata"]["annotations"]
-    assert annotations["prometheus.io/scrape"] == "true" and annotations["prometheus.io/path"] in GATEWAY_ROUTES
-    assert annotations["prometheus.io/port"] == str(gateway["spec"]["containers"][0]["ports"][0]["containerPort"])
+        annotations = template["metadata"]["annotations"]
+        assert annotations["prometheus.io/scrape"] == "true" and annotations["prometheus.io/path"] in routes
+        assert annotations["prometheus.io/port"] == str(port["containerPort"])
 
 
 def secret_refs(manifests: tuple[Manifest, ...]) -> set[tuple[str, str]]:

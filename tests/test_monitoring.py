@@ -11,7 +11,9 @@ import pytest
 import yaml
 
 from rankfeed.gateway.metrics import GatewayMetrics
-from rankfeed.settings import REPO_ROOT
+from rankfeed.rerank.features import FeatureStore
+from rankfeed.rerank.metrics import RerankMetrics
+from rankfeed.settings import REPO_ROOT, KafkaSettings, Topics
 
 MONITORING = REPO_ROOT / "deploy" / "kubernetes" / "base" / "monitoring"
 ALERTS = MONITORING / "alerts.yaml"
@@ -71,17 +73,20 @@ def test_the_dashboard_is_grafana_json_with_a_query_in_every_panel() -> None:
     assert all(panel["targets"] and all(target["expr"] for target in panel["targets"]) for panel in panels)
 
 
-def gateway_sample_names() -> set[str]:
-    """The sample names the gateway's ``/metrics`` can show: each family's name with its type's suffixes."""
+def service_sample_names() -> set[str]:
+    """The sample names the gateway's and the re-ranker's ``/metrics`` can show: each family's name with
+    its type's suffixes."""
     suffixes = {"counter": ("_total", "_created"), "histogram": ("_bucket", "_count", "_sum", "_created")}
+    store = FeatureStore(KafkaSettings(), Topics().hotel_features)
     names = set()
-    for family in GatewayMetrics().registry.collect():
-        names.update(family.name + suffix for suffix in suffixes.get(family.type, ("",)))
+    for registry in (GatewayMetrics().registry, RerankMetrics(store).registry):
+        for family in registry.collect():
+            names.update(family.name + suffix for suffix in suffixes.get(family.type, ("",)))
     return names
 
 
-def test_the_rules_and_the_dashboard_name_only_gateway_metrics_that_exist() -> None:
+def test_the_rules_and_the_dashboard_name_only_service_metrics_that_exist() -> None:
     """The Flink names are checked against a live scrape (``tests/local/test_metrics.py``)."""
-    wanted = {name for name in referenced_metrics() if name.startswith("rankfeed_gateway_")}
-    assert "rankfeed_gateway_requests_total" in wanted
-    assert wanted - gateway_sample_names() == set()
+    wanted = {name for name in referenced_metrics() if name.startswith("rankfeed_")}
+    assert {"rankfeed_gateway_requests_total", "rankfeed_rerank_requests_total"} <= wanted
+    assert wanted - service_sample_names() == set()
