@@ -174,11 +174,15 @@ def test_the_services_are_probed_scaled_protected_and_scraped(folder: Path) -> N
 
     manifests = build(folder)
     deployments = of_kind(manifests, "Deployment")
+    uid = re.search(r"--uid (\d+)", (REPO_ROOT / "docker" / "gateway.Dockerfile").read_text())
+    assert uid is not None
     autoscalers, budgets = of_kind(manifests, "HorizontalPodAutoscaler"), of_kind(manifests, "PodDisruptionBudget")
     for name, routes in (("rankfeed-gateway", GATEWAY_ROUTES), ("rankfeed-rerank", RERANK_ROUTES)):
         template = deployments[name]["spec"]["template"]
         [container] = template["spec"]["containers"]
         [port] = container["ports"]
+        # The image's user, by uid: the kubelet can check runAsNonRoot against a numeric user only.
+        assert template["spec"]["securityContext"] == {"runAsNonRoot": True, "runAsUser": int(uid.group(1))}
         assert container["args"][-2:] == ["--port", str(port["containerPort"])]
         assert container["readinessProbe"]["httpGet"] == {"path": "/readyz", "port": port["name"]}
         assert container["livenessProbe"]["httpGet"] == {"path": "/healthz", "port": port["name"]}
