@@ -131,7 +131,8 @@ class Stack:
             flink = (
                 f"running, web UI {self.settings.flink_url} — {overview.get('taskmanagers', 0)} TaskManager(s), "
                 f"{overview.get('slots-available', 0)}/{overview.get('slots-total', 0)} slots free, "
-                f"{overview.get('jobs-running', 0)} job(s) running"
+                f"{overview.get('jobs-running', 0)} job(s) running; Prometheus metrics at /metrics on ports "
+                f"{self.settings.flink_metrics_ports.start}-{self.settings.flink_metrics_ports.stop - 1}"
             )
         gateway_pid = self.gateway.pid()
         gateway = f"running (pid {gateway_pid}) on {self.gateway.url}" if gateway_pid else "stopped"
