@@ -246,3 +246,51 @@ def test_the_topics_command_writes_the_generators_output(tmp_path: Path) -> None
     result = CliRunner().invoke(app, ["kubernetes", "topics", "--out", str(out)])
     assert result.exit_code == 0, result.output
     assert out.read_text() == kubernetes.topics_manifest()
+
+
+def test_a_crd_becomes_a_closed_schema_without_descriptions_or_status(tmp_path: Path) -> None:
+    field = {"type": "string", "description": "a field called description"}
+    crd = {
+        "apiVersion": "apiextensions.k8s.io/v1",
+        "kind": "CustomResourceDefinition",
+        "spec": {
+            "group": "example.io",
+            "names": {"kind": "Widget"},
+            "versions": [
+                {
+                    "name": "v1",
+                    "served": True,
+                    "schema": {
+                        "openAPIV3Schema": {
+                            "type": "object",
+                            "properties": {
+                                "spec": {"type": "object", "description": "d", "properties": {"description": field}},
+                                "free": {
+                                    "type": "object",
+                                    "x-kubernetes-preserve-unknown-fields": True,
+                                    "properties": {},
+                                },
+                                "status": {"type": "object"},
+                            },
+                        }
+                    },
+                },
+                {"name": "v0", "served": False, "schema": {"openAPIV3Schema": {"type": "object"}}},
+            ],
+        },
+    }
+    crd_file = tmp_path / "crd.yaml"
+    crd_file.write_text(yaml.safe_dump(crd))
+
+    [written] = kubernetes.write_crd_schemas(crd_file, "a test", out=tmp_path)
+    schema = json.loads(written.read_text())
+
+    assert written.name == "widget-example-v1.json"
+    assert kubernetes.schema_for({"apiVersion": "example.io/v1", "kind": "Widget"}, tmp_path) == written
+    assert "status" not in schema["properties"] and "description" not in schema["properties"]["spec"]
+    assert schema["properties"]["spec"]["properties"]["description"] == {"type": "string"}
+    assert schema["properties"]["spec"]["additionalProperties"] is False
+    assert "additionalProperties" not in schema["properties"]["free"]
+    jsonschema.Draft4Validator(schema).validate({"apiVersion": "example.io/v1", "kind": "Widget", "free": {"x": 1}})
+    with pytest.raises(jsonschema.ValidationError):
+        jsonschema.Draft4Validator(schema).validate({"spec": {"descripton": "typo"}})
