@@ -22,7 +22,7 @@ venv: $(VENV)/.installed  ## create the virtual environment with rankfeed and it
 
 $(JARS)/flink/.resolved: connectors/pom.xml
 	@command -v mvn >/dev/null || { echo "Maven is needed to resolve the jars: install it (apt-get install maven)"; exit 1; }
-	rm -rf $(JARS)/flink
+	rm -rf $(JARS)/flink $(JARS)/plugins
 	mvn -q -B -f connectors/pom.xml package
 	touch $@
 

@@ -42,6 +42,9 @@ COPY jobs/ jobs/
 RUN pip install -e /opt/rankfeed
 
 COPY --from=jars /src/build/jars/flink/ /opt/flink/lib/
+# Metric reporters are plugins, each in its own folder: plugins/metrics-prometheus (enabled by
+# metrics.reporter.prom.* in the configuration; README, "Monitoring").
+COPY --from=jars /src/build/jars/plugins/ /opt/flink/plugins/
 # The job's own functions travel with each submission (pipeline.jars), not in lib/.
 COPY --from=jars /src/build/jars/job/ /opt/rankfeed/build/jars/job/
 ENV RANKFEED_FUNCTIONS_JAR=/opt/rankfeed/build/jars/job/rankfeed-flink-functions.jar

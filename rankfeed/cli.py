@@ -21,6 +21,8 @@ from rankfeed.site import cli as site_cli
 app = typer.Typer(help="rankfeed: hotel-search user actions in, learning-to-rank signal out.", no_args_is_help=True)
 local_app = typer.Typer(help="Run the local stack: a Kafka broker and a Flink cluster on loopback.")
 app.add_typer(local_app, name="local")
+kubernetes_app = typer.Typer(help="Generate the parts of deploy/kubernetes that come from the settings or upstream.")
+app.add_typer(kubernetes_app, name="kubernetes")
 console = Console()
 
 ConfigOption = Annotated[Path | None, typer.Option("--config", help="YAML file of settings values")]
@@ -230,6 +232,32 @@ def ddl(schema: Annotated[str, typer.Argument(help="schema name, e.g. user_actio
 
     for column in schemas.flink_columns(schema):
         console.print(column, highlight=False)
+
+
+@kubernetes_app.command("topics")
+def kubernetes_topics(
+    out: Annotated[
+        Path | None, typer.Option(help="file to write; default deploy/kubernetes/base/kafka/topics.yaml")
+    ] = None,
+) -> None:
+    """Write the Strimzi KafkaTopic resources of every topic in the settings (partitions, cleanup policy)."""
+    from rankfeed import kubernetes
+
+    path = out or kubernetes.TOPICS_FILE
+    path.write_text(kubernetes.topics_manifest(), encoding="utf-8")
+    console.print(f"wrote {path}")
+
+
+@kubernetes_app.command("crd-schema")
+def kubernetes_crd_schema(
+    crd_file: Annotated[Path, typer.Argument(help="a CustomResourceDefinition YAML file (one or more CRDs)")],
+    source: Annotated[str, typer.Option(help="where the file came from (repository, commit, path), for the record")],
+) -> None:
+    """Vendor the JSON schemas of an operator's custom resources into deploy/kubernetes/schemas."""
+    from rankfeed import kubernetes
+
+    for path in kubernetes.write_crd_schemas(crd_file, source):
+        console.print(f"wrote {path}")
 
 
 app.command("gateway")(gateway)

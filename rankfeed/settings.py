@@ -111,6 +111,9 @@ class StackSettings(_Settings):
     kafka_heap: str = "1g"
     flink_rest_port: int = 8081
     flink_rpc_port: int = 6123
+    #: The first of the ports Flink's Prometheus reporter serves ``/metrics`` on: the JobManager and each
+    #: TaskManager take the first free one of ``flink_metrics_ports`` (README, "Monitoring").
+    flink_metrics_port: int = 9249
     gateway_port: int = 8000
     #: The demo hotel-search site (``rankfeed site``), whose pages send to the local gateway.
     site_port: int = 8002
@@ -130,6 +133,11 @@ class StackSettings(_Settings):
     def flink_url(self) -> str:
         return f"http://localhost:{self.flink_rest_port}"
 
+    @property
+    def flink_metrics_ports(self) -> range:
+        """The reporter's port range: one port for the JobManager and one for each of up to three TaskManagers."""
+        return range(self.flink_metrics_port, self.flink_metrics_port + 4)
+
 
 class JobSettings(_Settings):
     """The PyFlink feedback job."""
@@ -139,6 +147,17 @@ class JobSettings(_Settings):
     consumer_group: str = "rankfeed-feedback"
     startup_mode: Literal["earliest-offset", "latest-offset", "group-offsets"] = "earliest-offset"
     parquet_dir: Path = BUILD_DIR / "local" / "data"
+    #: Where the lake job writes instead of ``parquet_dir``: a URI of a Flink filesystem such as
+    #: ``s3://bucket/lake`` (the S3 plugin enabled on the cluster; deploy/kubernetes does). The offline
+    #: tools (export, report) read a local ``parquet_dir``: copy the datasets down first.
+    parquet_uri: str | None = Field(default=None, pattern=r"^[a-z][a-z0-9+.-]*://\S+$")
+
+    def parquet_location(self, dataset: str) -> str:
+        """The URI the lake job writes ``dataset`` to."""
+        if self.parquet_uri is not None:
+            return f"{self.parquet_uri.rstrip('/')}/{dataset}"
+        return (self.parquet_dir / dataset).as_uri()
+
     # Exactly-once output becomes visible at checkpoints, so each job's interval bounds its freshness.
     #: The labelling job's: labels, examples and sessions (what feedback freshness measures).
     labelling_checkpoint_interval_seconds: int = Field(default=2, ge=1)

@@ -45,3 +45,12 @@ def test_topic_specs_and_suffix() -> None:
     suffixed = Topics().with_suffix("t1")
     assert suffixed.user_actions == "user-actions-t1"
     assert suffixed.specs()["hotel-features-t1"].cleanup_policy == "compact"
+
+
+def test_the_lake_writes_under_parquet_uri_when_given_else_under_parquet_dir(tmp_path: Path) -> None:
+    local = JobSettings(parquet_dir=tmp_path)
+    assert local.parquet_location("events") == (tmp_path / "events").as_uri()
+    remote = JobSettings(parquet_dir=tmp_path, parquet_uri="s3://rankfeed/lake/")
+    assert remote.parquet_location("events") == "s3://rankfeed/lake/events"
+    with pytest.raises(ValidationError):
+        JobSettings(parquet_uri="/data/lake")

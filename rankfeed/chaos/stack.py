@@ -29,6 +29,7 @@ def chaos_stack_settings(run_id: str, state_dir: Path = CHAOS_DIR) -> StackSetti
             "kafka_controller_port": 29093,
             "flink_rest_port": 28081,
             "flink_rpc_port": 26123,
+            "flink_metrics_port": 29249,
             "gateway_port": 28000,
             "site_port": 28002,
             "kafka_heap": "512m",

@@ -52,7 +52,7 @@ def build(env: TableEnvironment, settings: JobSettings) -> StatementSet:
     for dataset, (topic_field, schema, time_field) in DATASETS.items():
         source, sink = f"{dataset}_topic", f"{dataset}_parquet"
         env.execute_sql(tables.kafka_source(source, topics[topic_field], schema, None, settings, GROUP_SUFFIX))
-        env.execute_sql(tables.parquet_dataset(sink, settings.parquet_dir / dataset, schema))
+        env.execute_sql(tables.parquet_dataset(sink, settings.parquet_location(dataset), schema))
         statements.add_insert_sql(
             f"INSERT INTO {sink} SELECT {tables.select_all(schema)}, "
             f"{tables.partition_values(schemas.quote(time_field))} FROM {source}"

@@ -140,12 +140,12 @@ def raw_sink(table: str, topic: str, key_field: str, settings: JobSettings) -> s
     return _create(table, columns, options)
 
 
-def parquet_dataset(table: str, path: Path, schema: str) -> str:
-    """A Parquet dataset partitioned Hive-style by ``dt=YYYY-MM-DD/hr=HH``; files commit on checkpoints."""
+def parquet_dataset(table: str, uri: str, schema: str) -> str:
+    """A Parquet dataset at ``uri`` partitioned Hive-style by ``dt=YYYY-MM-DD/hr=HH``; files commit on checkpoints."""
     columns = [*schemas.flink_columns(schema), *(f"{quote(c)} STRING NOT NULL" for c in PARTITION_COLUMNS)]
     options = {
         "connector": "filesystem",
-        "path": path.as_uri(),
+        "path": uri,
         "format": "parquet",
         # Timestamps are UTC instants; without this the writer shifts them by the JVM's zone.
         "parquet.utc-timezone": "true",

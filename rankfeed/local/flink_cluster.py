@@ -58,6 +58,10 @@ class FlinkCluster:
         return self.home / "lib"
 
     @property
+    def plugins_dir(self) -> Path:
+        return self.home / "plugins"
+
+    @property
     def log_dir(self) -> Path:
         return self.home / "log"
 
@@ -80,10 +84,12 @@ class FlinkCluster:
         config = flatten(package_defaults)
         config.update(flatten(repo))
         python = sys.executable
+        ports = self.settings.flink_metrics_ports
         config.update(
             {
                 "rest.port": self.settings.flink_rest_port,
                 "jobmanager.rpc.port": self.settings.flink_rpc_port,
+                "metrics.reporter.prom.port": f"{ports.start}-{ports.stop - 1}",
                 "execution.checkpointing.dir": self.checkpoint_dir.as_uri(),
                 "execution.checkpointing.savepoint-dir": self.savepoint_dir.as_uri(),
                 "env.log.dir": str(self.log_dir),
@@ -98,12 +104,19 @@ class FlinkCluster:
         jars = self.settings.jars_dir / "flink"
         if not any(jars.glob("flink-connector-kafka-*.jar")):
             raise StackError(f"the Flink connector jars are missing in {jars}; run `make jars` first")
+        plugins = self.settings.jars_dir / "plugins"
+        if not any(plugins.glob("*/*.jar")):
+            raise StackError(f"the Flink metric reporter plugins are missing in {plugins}; run `make jars` first")
         for folder in (self.conf_dir, self.lib_dir, self.log_dir, self.checkpoint_dir, self.savepoint_dir):
             folder.mkdir(parents=True, exist_ok=True)
         for old in self.lib_dir.iterdir():
             old.unlink()
         for jar in [*sorted((PYFLINK_HOME / "lib").glob("*.jar")), *sorted(jars.glob("*.jar"))]:
             (self.lib_dir / jar.name).symlink_to(jar)
+        # Only the reporters Maven resolved (connectors/pom.xml), not the ones the pip package carries.
+        if self.plugins_dir.is_symlink():
+            self.plugins_dir.unlink()
+        self.plugins_dir.symlink_to(plugins.resolve(), target_is_directory=True)
         for name in ("log4j.properties", "log4j-cli.properties", "log4j-console.properties", "logback.xml"):
             shutil.copyfile(PYFLINK_HOME / "conf" / name, self.conf_dir / name)
         (self.conf_dir / "masters").write_text(f"localhost:{self.settings.flink_rest_port}\n")
@@ -116,6 +129,7 @@ class FlinkCluster:
         env.update(
             FLINK_CONF_DIR=str(self.conf_dir),
             FLINK_LIB_DIR=str(self.lib_dir),
+            FLINK_PLUGINS_DIR=str(self.plugins_dir),
             FLINK_LOG_DIR=str(self.log_dir),
             PYFLINK_PYTHON=sys.executable,
         )

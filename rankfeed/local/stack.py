@@ -33,10 +33,11 @@ def ensure_jars(settings: StackSettings) -> None:
     wanted = {
         settings.jars_dir / "kafka": REPO_ROOT / "connectors" / "kafka" / "pom.xml",
         settings.jars_dir / "flink": REPO_ROOT / "connectors" / "pom.xml",
+        settings.jars_dir / "plugins": REPO_ROOT / "connectors" / "pom.xml",
         settings.jars_dir / "job": REPO_ROOT / "connectors" / "functions" / "pom.xml",
     }
     for folder, pom in wanted.items():
-        if folder.is_dir() and any(folder.glob("*.jar")):
+        if folder.is_dir() and any(folder.rglob("*.jar")):
             continue
         if shutil.which("mvn") is None:
             raise StackError("Maven is not installed: install it (e.g. `apt-get install maven`) to resolve the jars")
@@ -87,7 +88,7 @@ class Stack:
         """Everything `up` needs, checked up front so a missing piece is one clear sentence."""
         check_java()
         if shutil.which("mvn") is None and not all(
-            any((self.settings.jars_dir / name).glob("*.jar")) for name in ("kafka", "flink", "job")
+            any((self.settings.jars_dir / name).rglob("*.jar")) for name in ("kafka", "flink", "plugins", "job")
         ):
             raise StackError("Maven is not installed: install it (e.g. `apt-get install maven`) to resolve the jars")
         check_ports(self.settings, self.broker.running(), self.flink.running())
@@ -130,7 +131,8 @@ class Stack:
             flink = (
                 f"running, web UI {self.settings.flink_url} — {overview.get('taskmanagers', 0)} TaskManager(s), "
                 f"{overview.get('slots-available', 0)}/{overview.get('slots-total', 0)} slots free, "
-                f"{overview.get('jobs-running', 0)} job(s) running"
+                f"{overview.get('jobs-running', 0)} job(s) running; Prometheus metrics at /metrics on ports "
+                f"{self.settings.flink_metrics_ports.start}-{self.settings.flink_metrics_ports.stop - 1}"
             )
         gateway_pid = self.gateway.pid()
         gateway = f"running (pid {gateway_pid}) on {self.gateway.url}" if gateway_pid else "stopped"

@@ -9,6 +9,7 @@
 ``GET /healthz``           200 while the process serves HTTP
 ``GET /readyz``            200 once the feature store has caught up with the topic, else 503; the
                            body shows rows, features version, consumer errors
+``GET /metrics``           Prometheus: requests by status, feature rows, updates applied, readiness
 =========================  ==========================================================================
 
 Every 4xx/5xx body is ``{"detail": <first message>, "errors": [{"field", "index", "problem", "message"}]}``.
@@ -24,10 +25,12 @@ from typing import Any
 import orjson
 
 from rankfeed import asgi as http
-from rankfeed.asgi import Receive, Scope, Send
+from rankfeed.asgi import Message, Receive, Scope, Send
 from rankfeed.model import ModelArtifact
 from rankfeed.rerank.features import FeatureStore
 from rankfeed.rerank.interleave import Interleaver
+from rankfeed.rerank.metrics import CONTENT_TYPE as METRICS_CONTENT_TYPE
+from rankfeed.rerank.metrics import RerankMetrics
 from rankfeed.rerank.request import InvalidRequest, Problem, parse_request
 from rankfeed.rerank.scoring import ModelScorer, Scorer, ScoringParameters
 from rankfeed.rerank.settings import RerankSettings
@@ -35,7 +38,7 @@ from rankfeed.rerank.settings import RerankSettings
 log = logging.getLogger(__name__)
 
 RERANK = "/v1/rerank"
-_METHODS = {RERANK: "POST", "/healthz": "GET", "/readyz": "GET"}
+_METHODS = {RERANK: "POST", "/healthz": "GET", "/readyz": "GET", "/metrics": "GET"}
 _HEALTHY = orjson.dumps({"status": "ok"})
 
 
@@ -73,6 +76,7 @@ class RerankApp:
             fetch_wait_max_ms=settings.fetch_wait_max_ms,
             on_caught_up=freeze_long_lived_objects,
         )
+        self.metrics = RerankMetrics(self.store)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http":
@@ -104,12 +108,24 @@ class RerankApp:
             problem = Problem(None, None, "method_not_allowed", message)
             await http.respond(send, 405, error_body([problem]), [(b"allow", allowed.encode())])
         elif path == RERANK:
-            await self._rerank(scope, receive, send)
+            await self._rerank(scope, receive, self._counted(send))
         elif path == "/healthz":
             await http.respond(send, 200, _HEALTHY)
+        elif path == "/metrics":
+            await http.respond(send, 200, self.metrics.exposition(), content_type=METRICS_CONTENT_TYPE)
         else:
             status = self.store.status()
             await http.respond(send, 200 if status["ready"] else 503, orjson.dumps(status))
+
+    def _counted(self, send: Send) -> Send:
+        """``send``, counting the response's status in the metrics."""
+
+        async def counted(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                self.metrics.answered(message["status"])
+            await send(message)
+
+        return counted
 
     async def _rerank(self, scope: Scope, receive: Receive, send: Send) -> None:
         content_type = http.header(scope, b"content-type")

@@ -24,6 +24,6 @@ def test_sink_ddl_is_exactly_once_within_the_broker_timeout() -> None:
 
 
 def test_parquet_ddl_is_hive_partitioned(tmp_path: Path) -> None:
-    ddl = tables.parquet_dataset("p", tmp_path / "events", schemas.USER_ACTION)
+    ddl = tables.parquet_dataset("p", (tmp_path / "events").as_uri(), schemas.USER_ACTION)
     assert "PARTITIONED BY (`dt`, `hr`)" in ddl
     assert f"'path' = '{(tmp_path / 'events').as_uri()}'" in ddl

@@ -20,6 +20,8 @@ def test_up_twice_is_fine_and_status_shows_both(stack: Stack) -> None:
     assert status["kafka"].startswith("running")
     assert f"running, web UI {stack.settings.flink_url}" in status["flink"]
     assert "1 TaskManager" in status["flink"]
+    ports = stack.settings.flink_metrics_ports
+    assert status["flink"].endswith(f"Prometheus metrics at /metrics on ports {ports.start}-{ports.stop - 1}")
     assert status["site"] == f"running (pid {stack.site.pid()}): the demo page is {stack.site.url}/"
 
 

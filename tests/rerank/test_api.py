@@ -6,6 +6,7 @@ import math
 import time
 
 import pytest
+from prometheus_client.parser import text_string_to_metric_families
 
 from rankfeed.rerank.scoring import Scorer, ScoringParameters
 from tests.rerank.conftest import FeaturePublisher, RerankerFactory, RunningReranker, features_record
@@ -143,3 +144,22 @@ def test_health_and_readiness_of_a_caught_up_reranker(shared_reranker: RunningRe
     assert readiness.status_code == 200
     assert readiness.json()["ready"] is True
     assert readiness.json()["partitions_caught_up"] == "3/3"
+
+
+def test_metrics_count_answers_by_status_and_show_the_store(start_reranker: RerankerFactory) -> None:
+    reranker = start_reranker(topics={"hotel_features": "hotel-features-that-does-not-exist"})
+    reranker.rerank(["h1"])
+    reranker.http.post("/v1/rerank", content=b"not json", headers={"content-type": "application/json"})
+
+    samples = [
+        sample
+        for family in text_string_to_metric_families(reranker.http.get("/metrics").text)
+        for sample in family.samples
+    ]
+    by_status = {s.labels["status"]: s.value for s in samples if s.name == "rankfeed_rerank_requests_total"}
+    metrics = {s.name: s for s in samples if s.name.startswith("rankfeed_rerank_") and "status" not in s.labels}
+
+    assert by_status == {"503": 1.0, "400": 1.0}
+    assert metrics["rankfeed_rerank_ready"].value == 0.0
+    assert metrics["rankfeed_rerank_feature_rows"].value == 0.0
+    assert metrics["rankfeed_rerank_feature_updates_applied_total"].value == 0.0

@@ -183,7 +183,7 @@ def test_unknown_routes_and_wrong_methods(shared_reranker: RunningReranker) -> N
 
     assert missing.status_code == 404
     assert problems(missing)[0]["message"] == (
-        "no route GET /v1/ranking; the routes are POST /v1/rerank, GET /healthz, GET /readyz"
+        "no route GET /v1/ranking; the routes are POST /v1/rerank, GET /healthz, GET /readyz, GET /metrics"
     )
     assert wrong_method.status_code == 405
     assert wrong_method.headers["allow"] == "POST"
