@@ -145,7 +145,13 @@ class KafkaSink:
         while self._outstanding() and time.monotonic() < deadline:
             self._poll_once()
             await asyncio.sleep(0.01)
-        return self._outstanding()
+        unacknowledged = self._outstanding()
+        # Release the producers (each holds our error callback, a cycle): librdkafka destroys a
+        # handle when its last reference goes, instead of reconnecting to a stopped broker and
+        # logging each refusal until the process exits.
+        self._producers = {}
+        self._retiring.clear()
+        return unacknowledged
 
     def _outstanding(self) -> int:
         return sum(len(producer) for producer in [*self._retiring, *self._producers.values()])

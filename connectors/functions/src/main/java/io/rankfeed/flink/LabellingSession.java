@@ -1,13 +1,17 @@
 package io.rankfeed.flink;
 
 import java.util.ArrayList;
+import java.util.HashMap;
 import java.util.HashSet;
 import java.util.List;
+import java.util.Map;
 import java.util.Set;
 
 /**
  * What the labeller keeps per session key, as heap objects mutated in place (with heap state the
- * backend serializes them only for snapshots).
+ * backend serializes them only for snapshots). The result lists are kept apart, in a {@link
+ * ResultListStore}: the session names them ({@link #listKeys}) and a step reads only the lists it
+ * touches ({@link #attach}, {@link #resultList}, {@link #flushLists}).
  */
 final class LabellingSession {
     boolean open;
@@ -21,7 +25,13 @@ final class LabellingSession {
     int clicks;
     int books;
     int quickBacks;
-    final List<ResultList> resultLists = new ArrayList<>();
+    /** This session's result lists by key (search_id, or the event_id of impressions without one), in order. */
+    final List<String> listKeys = new ArrayList<>();
+    /** Lists restored inline from a snapshot of layout 1; moved to the store by {@link #attach}. */
+    final List<ResultList> inlineLists = new ArrayList<>();
+    /** The lists this step read or created, written back by {@link #flushLists} (not state). */
+    private final transient Map<String, ResultList> loaded = new HashMap<>();
+    private transient ResultListStore store = new ResultListStore.InMemory();
     /** The last click, waiting for the next action (its dwell) and for its quick-back decision. */
     OpenClick openClick;
     final PendingActions pending = new PendingActions();
@@ -53,17 +63,62 @@ final class LabellingSession {
         }
     }
 
+    /** Reads this step's lists from {@code store}; lists restored inline move there at {@link #flushLists}. */
+    void attach(ResultListStore store) {
+        this.store = store;
+        for (ResultList list : inlineLists) {
+            loaded.put(list.searchId, list);
+        }
+        inlineLists.clear();
+    }
+
+    /** Writes back every list this step read or created. */
+    void flushLists() {
+        for (Map.Entry<String, ResultList> entry : loaded.entrySet()) {
+            store.put(entry.getKey(), entry.getValue());
+        }
+        loaded.clear();
+    }
+
     /** The list {@code searchId} names; the latest list when the action names none. */
     ResultList resultList(String searchId) {
-        if (searchId == null) {
-            return resultLists.isEmpty() ? null : resultLists.get(resultLists.size() - 1);
+        String key = searchId != null ? searchId : listKeys.isEmpty() ? null : listKeys.get(listKeys.size() - 1);
+        if (key == null) {
+            return null;
         }
-        for (ResultList list : resultLists) {
-            if (list.searchId.equals(searchId)) {
-                return list;
+        ResultList list = loaded.get(key);
+        if (list == null && listKeys.contains(key)) {
+            list = store.get(key);
+            if (list == null) {
+                throw new IllegalStateException("session " + sessionId + " names result list " + key + " but none is stored");
             }
+            loaded.put(key, list);
         }
-        return null;
+        return list;
+    }
+
+    /** Every list of the session, in the order they were shown. */
+    List<ResultList> resultLists() {
+        List<ResultList> lists = new ArrayList<>(listKeys.size());
+        for (String key : listKeys) {
+            lists.add(resultList(key));
+        }
+        return lists;
+    }
+
+    /** A new list, under its {@code searchId}. */
+    void addList(ResultList list) {
+        listKeys.add(list.searchId);
+        loaded.put(list.searchId, list);
+    }
+
+    /** Forgets every list (the session closed, or a new one starts under the same key). */
+    void clearLists() {
+        if (!listKeys.isEmpty()) {
+            store.clear();
+        }
+        listKeys.clear();
+        loaded.clear();
     }
 
     /** The outcome of {@code hotelId} in {@code searchId}'s list, created on first use; null without such a list. */

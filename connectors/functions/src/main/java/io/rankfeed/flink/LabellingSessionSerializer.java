@@ -4,6 +4,7 @@ import java.io.IOException;
 import java.nio.charset.StandardCharsets;
 import java.util.List;
 import org.apache.flink.api.common.typeutils.SimpleTypeSerializerSnapshot;
+import org.apache.flink.api.common.typeutils.TypeSerializerSchemaCompatibility;
 import org.apache.flink.api.common.typeutils.TypeSerializerSnapshot;
 import org.apache.flink.core.memory.DataInputView;
 import org.apache.flink.core.memory.DataOutputView;
@@ -13,8 +14,10 @@ import org.apache.flink.core.memory.DataOutputView;
  * copy-on-write during an asynchronous snapshot. Without it the state falls back to Kryo, which
  * measured ~9 % of the labeller's CPU (reference tracking, reflection, a full graph copy per access).
  *
- * <p>The layout is versioned by {@link Snapshot}; a field added to the session must be added here
- * and the version raised. A round-trip test covers every field.
+ * <p>The layout is versioned by its snapshot class; a field added to the session must be added here
+ * and a new snapshot class (with its migration) added. A round-trip test covers every field.
+ * Layout 2 ({@link Snapshot2}) keeps the result lists out of the session, by key ({@link
+ * ResultListStore}); layout 1 ({@link Snapshot}) held them inline and is still read ({@link Layout1}).
  */
 final class LabellingSessionSerializer extends HeapStateSerializer<LabellingSession> {
     private static final long serialVersionUID = 1L;
@@ -27,6 +30,29 @@ final class LabellingSessionSerializer extends HeapStateSerializer<LabellingSess
 
     @Override
     public void serialize(LabellingSession s, DataOutputView out) throws IOException {
+        writeLayout1(s, out);
+        out.writeInt(s.listKeys.size());
+        for (String key : s.listKeys) {
+            Strings.write(key, out);
+        }
+    }
+
+    @Override
+    public LabellingSession deserialize(DataInputView in) throws IOException {
+        LabellingSession s = readLayout1(in);
+        for (int i = in.readInt(); i > 0; i--) {
+            s.listKeys.add(Strings.read(in));
+        }
+        return s;
+    }
+
+    @Override
+    public TypeSerializerSnapshot<LabellingSession> snapshotConfiguration() {
+        return new Snapshot2();
+    }
+
+    /** Layout 1's fields; the inline lists are those not moved to the store yet (none but after a migration). */
+    private static void writeLayout1(LabellingSession s, DataOutputView out) throws IOException {
         out.writeBoolean(s.open);
         Strings.write(s.sessionId, out);
         Strings.write(s.userId, out);
@@ -39,8 +65,8 @@ final class LabellingSessionSerializer extends HeapStateSerializer<LabellingSess
         out.writeInt(s.books);
         out.writeInt(s.quickBacks);
         out.writeLong(s.timer);
-        out.writeInt(s.resultLists.size());
-        for (ResultList list : s.resultLists) {
+        out.writeInt(s.inlineLists.size());
+        for (ResultList list : s.inlineLists) {
             writeList(list, out);
         }
         out.writeBoolean(s.openClick != null);
@@ -57,8 +83,7 @@ final class LabellingSessionSerializer extends HeapStateSerializer<LabellingSess
         }
     }
 
-    @Override
-    public LabellingSession deserialize(DataInputView in) throws IOException {
+    private static LabellingSession readLayout1(DataInputView in) throws IOException {
         LabellingSession s = new LabellingSession();
         s.open = in.readBoolean();
         s.sessionId = Strings.read(in);
@@ -73,7 +98,7 @@ final class LabellingSessionSerializer extends HeapStateSerializer<LabellingSess
         s.quickBacks = in.readInt();
         s.timer = in.readLong();
         for (int i = in.readInt(); i > 0; i--) {
-            s.resultLists.add(readList(in));
+            s.inlineLists.add(readList(in));
         }
         if (in.readBoolean()) {
             s.openClick = readClick(in);
@@ -87,12 +112,7 @@ final class LabellingSessionSerializer extends HeapStateSerializer<LabellingSess
         return s;
     }
 
-    @Override
-    public TypeSerializerSnapshot<LabellingSession> snapshotConfiguration() {
-        return new Snapshot();
-    }
-
-    private static void writeList(ResultList list, DataOutputView out) throws IOException {
+    static void writeList(ResultList list, DataOutputView out) throws IOException {
         Strings.write(list.searchId, out);
         out.writeLong(list.time);
         Strings.write(list.query, out);
@@ -109,7 +129,7 @@ final class LabellingSessionSerializer extends HeapStateSerializer<LabellingSess
         }
     }
 
-    private static ResultList readList(DataInputView in) throws IOException {
+    static ResultList readList(DataInputView in) throws IOException {
         ResultList list = new ResultList();
         list.searchId = Strings.read(in);
         list.time = in.readLong();
@@ -274,10 +294,60 @@ final class LabellingSessionSerializer extends HeapStateSerializer<LabellingSess
         }
     }
 
-    /** Version 1 of the layout above. */
+    /** Layout 1: the result lists inline. Read when restoring a snapshot taken before layout 2, then migrated. */
+    static final class Layout1 extends HeapStateSerializer<LabellingSession> {
+        private static final long serialVersionUID = 1L;
+        static final Layout1 INSTANCE = new Layout1();
+
+        @Override
+        public LabellingSession createInstance() {
+            return new LabellingSession();
+        }
+
+        @Override
+        public void serialize(LabellingSession s, DataOutputView out) throws IOException {
+            if (s.inlineLists.size() != s.listKeys.size()) {
+                throw new IllegalStateException("layout 1 holds result lists inline only; write layout 2");
+            }
+            writeLayout1(s, out);
+        }
+
+        /** The inline lists are named as the session's lists; {@link LabellingSession#attach} moves them to the store. */
+        @Override
+        public LabellingSession deserialize(DataInputView in) throws IOException {
+            LabellingSession s = readLayout1(in);
+            for (ResultList list : s.inlineLists) {
+                s.listKeys.add(list.searchId);
+            }
+            return s;
+        }
+
+        @Override
+        public TypeSerializerSnapshot<LabellingSession> snapshotConfiguration() {
+            return new Snapshot();
+        }
+    }
+
+    /** Layout 1 (the result lists inline); its name is in snapshots taken before layout 2. */
     public static final class Snapshot extends SimpleTypeSerializerSnapshot<LabellingSession> {
         public Snapshot() {
+            super(() -> Layout1.INSTANCE);
+        }
+    }
+
+    /** Layout 2 (the result lists by key); restores layout 1 by migration (read with {@link Layout1}). */
+    public static final class Snapshot2 extends SimpleTypeSerializerSnapshot<LabellingSession> {
+        public Snapshot2() {
             super(() -> INSTANCE);
+        }
+
+        @Override
+        public TypeSerializerSchemaCompatibility<LabellingSession> resolveSchemaCompatibility(
+                TypeSerializerSnapshot<LabellingSession> oldSnapshot) {
+            if (oldSnapshot instanceof Snapshot) {
+                return TypeSerializerSchemaCompatibility.compatibleAfterMigration();
+            }
+            return super.resolveSchemaCompatibility(oldSnapshot);
         }
     }
 }

@@ -2,8 +2,10 @@ package io.rankfeed.flink;
 
 import org.apache.avro.generic.GenericRecord;
 import org.apache.flink.api.common.functions.OpenContext;
+import org.apache.flink.api.common.state.MapStateDescriptor;
 import org.apache.flink.api.common.state.ValueState;
 import org.apache.flink.api.common.state.ValueStateDescriptor;
+import org.apache.flink.api.common.typeutils.base.StringSerializer;
 import org.apache.flink.streaming.api.functions.KeyedProcessFunction;
 import org.apache.flink.util.Collector;
 
@@ -14,8 +16,10 @@ import org.apache.flink.util.Collector;
  * pending action, the open click's decision at click + T, or the close at last action + gap).
  *
  * <p>State is one {@link LabellingSession} object per key, mutated in place and written back after
- * each step: with heap state the backend serializes it only for snapshots; with RocksDB on every
- * write ({@code labelling_state_backend}). The key's state goes when the session has closed and
+ * each step, and its result lists in map state beside it ({@link ResultListStore}), read only by the
+ * steps that touch them: with heap state the backend serializes them only for snapshots; with
+ * RocksDB on every write ({@code labelling_state_backend}), so the small session is what each
+ * action costs. The key's state goes when the session has closed and
  * nothing is pending. Late actions and undecodable bytes go to the late and dead-letter outputs with
  * the reason ({@link LateRouter}).
  */
@@ -25,6 +29,7 @@ public class SessionLabellerFunction extends KeyedProcessFunction<String, RawAct
 
     private final LabellingConfig config;
     private transient ValueState<LabellingSession> sessions;
+    private transient ResultListStore lists;
     private transient ActionDecoder decoder;
     private transient OutputEncoder encoder;
     private transient LabellingMetrics metrics;
@@ -42,6 +47,8 @@ public class SessionLabellerFunction extends KeyedProcessFunction<String, RawAct
     public void open(OpenContext context) {
         sessions = getRuntimeContext().getState(
                 new ValueStateDescriptor<>("session", LabellingSessionSerializer.INSTANCE));
+        lists = new ResultListStore.OfMapState(getRuntimeContext().getMapState(
+                new MapStateDescriptor<>("result-lists", StringSerializer.INSTANCE, ResultListSerializer.INSTANCE)));
         decoder = new ActionDecoder();
         encoder = new OutputEncoder();
         metrics = new LabellingMetrics(getRuntimeContext().getMetricGroup());
@@ -99,7 +106,9 @@ public class SessionLabellerFunction extends KeyedProcessFunction<String, RawAct
             previousWatermark = watermark;
             watermark = now;
         }
+        session.attach(lists);
         labelling.advance(session, now, previousWatermark, out::collect);
+        session.flushLists();
         if (session.isFinished()) {
             sessions.clear();
         } else {

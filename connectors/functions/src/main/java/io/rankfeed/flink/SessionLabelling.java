@@ -102,7 +102,7 @@ final class SessionLabelling {
         session.clicks = 0;
         session.books = 0;
         session.quickBacks = 0;
-        session.resultLists.clear();
+        session.clearLists();
         session.openClick = null;
     }
 
@@ -119,7 +119,7 @@ final class SessionLabelling {
             list = new ResultList();
             list.searchId = key;
             list.time = action.time;
-            session.resultLists.add(list);
+            session.addList(list);
         }
         if (list.query == null) {
             list.query = action.query;
@@ -141,7 +141,7 @@ final class SessionLabelling {
         long closedAt = session.end + config.sessionGapMs;
         clicks.decideWithoutDwell(session, out);
         session.openClick = null;
-        for (ResultList list : session.resultLists) {
+        for (ResultList list : session.resultLists()) {
             if (list.shown.isEmpty()) {
                 continue;
             }
@@ -157,7 +157,7 @@ final class SessionLabelling {
         metrics.sessions.inc();
         out.accept(encoder.summary(session));
         session.open = false;
-        session.resultLists.clear();
+        session.clearLists();
         // Ids of actions not processed yet stay, for dedup; the closed session's can only come back late.
         session.seen.clear();
         session.seen.addAll(session.pending.eventIds());

@@ -3,6 +3,7 @@ package io.rankfeed.flink;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertNotSame;
+import static org.junit.jupiter.api.Assertions.assertSame;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import java.lang.reflect.Field;
@@ -45,7 +46,8 @@ class LabellingSessionSerializerTest {
         outcome.kept = true;
         outcome.booked = true;
         outcome.dwellSeconds = 12.5;
-        s.resultLists.add(list);
+        s.inlineLists.add(list); // as restored from layout 1
+        s.listKeys.add("q1");
         LabellingSession.OpenClick click = new LabellingSession.OpenClick();
         click.eventId = "e2";
         click.searchId = "q1";
@@ -103,8 +105,16 @@ class LabellingSessionSerializerTest {
         LabellingSession session = new LabellingSession();
         ResultList list = new ResultList();
         list.searchId = "q1";
-        session.resultLists.add(list);
+        session.inlineLists.add(list);
+        session.listKeys.add("q1");
         assertDeepEquals(session, roundTrip(session), "session");
+        assertDeepEquals(list, roundTripList(list), "list");
+    }
+
+    @Test
+    void aListSurvivesARoundTrip() throws Exception {
+        ResultList list = full().inlineLists.get(0);
+        assertDeepEquals(list, roundTripList(list), "list");
     }
 
     @Test
@@ -112,11 +122,70 @@ class LabellingSessionSerializerTest {
         LabellingSession session = full();
         LabellingSession copy = LabellingSessionSerializer.INSTANCE.copy(session);
         assertDeepEquals(session, copy, "session");
-        assertNotSame(session.resultLists.get(0), copy.resultLists.get(0));
-        copy.resultLists.get(0).outcomes.get(0).booked = false;
+        assertNotSame(session.inlineLists.get(0), copy.inlineLists.get(0));
+        copy.inlineLists.get(0).outcomes.get(0).booked = false;
         copy.seen.add("e9");
-        assertTrue(session.resultLists.get(0).outcomes.get(0).booked, "the original is untouched");
+        assertTrue(session.inlineLists.get(0).outcomes.get(0).booked, "the original is untouched");
         assertFalse(session.seen.contains("e9"));
+    }
+
+    @Test
+    void aLayout1SessionMovesItsListsToTheStore() throws Exception {
+        LabellingSession session = full();
+        session.listKeys.clear(); // layout 1 had no keys
+        DataOutputSerializer out = new DataOutputSerializer(64);
+        LabellingSessionSerializer.Layout1.INSTANCE.serialize(full(), out);
+        LabellingSession restored =
+                LabellingSessionSerializer.Layout1.INSTANCE.deserialize(new DataInputDeserializer(out.getCopyOfBuffer()));
+        assertEquals(List.of("q1"), restored.listKeys, "layout 1's inline lists are named");
+
+        ResultListStore.InMemory store = new ResultListStore.InMemory();
+        restored.attach(store);
+        assertEquals("berlin", restored.resultList("q1").query);
+        restored.flushLists();
+        assertEquals(List.of(), restored.inlineLists);
+        assertDeepEquals(full().inlineLists.get(0), store.lists.get("q1"), "moved list");
+        LabellingSession again = roundTrip(restored);
+        assertEquals(List.of(), again.inlineLists, "layout 2 writes the keys only");
+        assertEquals(List.of("q1"), again.listKeys);
+    }
+
+    @Test
+    void layout2RestoresLayout1ByMigration() {
+        assertTrue(new LabellingSessionSerializer.Snapshot2()
+                .resolveSchemaCompatibility(new LabellingSessionSerializer.Snapshot())
+                .isCompatibleAfterMigration());
+        assertTrue(new LabellingSessionSerializer.Snapshot2()
+                .resolveSchemaCompatibility(new LabellingSessionSerializer.Snapshot2())
+                .isCompatibleAsIs());
+        assertSame(LabellingSessionSerializer.Layout1.INSTANCE,
+                new LabellingSessionSerializer.Snapshot().restoreSerializer());
+    }
+
+    @Test
+    void aStepReadsOnlyTheListsItTouches() {
+        ResultListStore.InMemory store = new ResultListStore.InMemory();
+        LabellingSession session = new LabellingSession();
+        session.attach(store);
+        for (String key : List.of("q1", "q2")) {
+            ResultList list = new ResultList();
+            list.searchId = key;
+            session.addList(list);
+        }
+        session.flushLists();
+        assertEquals(2, store.lists.size());
+        store.lists.get("q1").query = "stored";
+        assertEquals("q2", session.resultList(null).searchId, "no search_id: the latest list");
+        assertEquals("stored", session.resultList("q1").query, "read from the store");
+        session.clearLists();
+        assertEquals(0, store.lists.size());
+        assertEquals(null, session.resultList("q1"));
+    }
+
+    private static ResultList roundTripList(ResultList list) throws Exception {
+        DataOutputSerializer out = new DataOutputSerializer(64);
+        ResultListSerializer.INSTANCE.serialize(list, out);
+        return ResultListSerializer.INSTANCE.deserialize(new DataInputDeserializer(out.getCopyOfBuffer()));
     }
 
     private static void unsetFields(Object object, String path, List<String> unset) throws Exception {
@@ -177,7 +246,7 @@ class LabellingSessionSerializerTest {
     private static List<Field> fields(Class<?> type) {
         List<Field> fields = new ArrayList<>();
         for (Field field : type.getDeclaredFields()) {
-            if (!Modifier.isStatic(field.getModifiers())) {
+            if (!Modifier.isStatic(field.getModifiers()) && !Modifier.isTransient(field.getModifiers())) {
                 field.setAccessible(true);
                 fields.add(field);
             }

@@ -562,7 +562,7 @@ class SessionLabellerFunctionTest {
                 assertEquals(1, labeller.timers());
                 labeller.watermark(30_000); // the back; next: the close
                 assertEquals(1, labeller.timers());
-                assertEquals(1, labeller.stateEntries());
+                assertEquals(2, labeller.stateEntries(), "the session and its one result list");
                 labeller.watermark(closeOf(30_000) - 1);
                 assertEquals(List.of(), labeller.records(SESSIONS));
                 assertEquals(1, labeller.timers());
@@ -768,7 +768,7 @@ class SessionLabellerFunctionTest {
             }
             try (Labeller after = new Labeller(Configs.defaults(), snapshot)) {
                 assertEquals(2, after.timers(), "the timers are restored");
-                assertEquals(2, after.stateEntries());
+                assertEquals(4, after.stateEntries(), "two sessions and their result lists");
                 secondHalf(after);
                 restored.addAll(describe(after.outputs()));
                 assertEquals(0, after.timers());
