@@ -163,7 +163,7 @@ class JobSettings(_Settings):
     labelling_checkpoint_interval_seconds: int = Field(default=2, ge=1)
     #: Where the labelling job keeps its sessions (and their timers). A session stays open until
     #: ``session_gap_minutes`` after its last action, so a live site at 5,000 actions/s keeps ~1.5
-    #: million open; on the heap (~2 KB each) 100,000 exhausted a 1.1 GB TaskManager heap. ``rocksdb``
+    #: million open; on the heap 100,000 exhausted a 0.9 GB TaskManager heap. ``rocksdb``
     #: (the default): off the heap, spilling to local disk, checkpoints incremental (what changed);
     #: each access serializes the session. ``hashmap``: heap objects serialized only at snapshots,
     #: faster while the open sessions fit the heap (replays, small sites), but every checkpoint
