@@ -41,7 +41,7 @@ from typing import Any
 import orjson
 
 from rankfeed import asgi as http
-from rankfeed import avro, schemas
+from rankfeed import schemas
 from rankfeed.asgi import Headers, Receive, Scope, Send
 from rankfeed.gateway import browser, compression
 from rankfeed.gateway.decoding import DecodeFailed, TypedDecoder
@@ -60,9 +60,10 @@ from rankfeed.gateway.logs import AccessLog, configure
 from rankfeed.gateway.metrics import CONTENT_TYPE as METRICS_CONTENT_TYPE
 from rankfeed.gateway.metrics import GatewayMetrics
 from rankfeed.gateway.openapi import openapi_document
+from rankfeed.gateway.privacy import NOT_JSON, Pseudonymizer, judge_consent, opted_out
 from rankfeed.gateway.security import ApiKeys, Client, Cors, RateLimiter
 from rankfeed.gateway.settings import CONFIG_FILE_ENV, GatewaySettings
-from rankfeed.gateway.validation import GATEWAY_CLOCK, EventValidator, Problem, parse_timestamp, validate_all
+from rankfeed.gateway.validation import GATEWAY_CLOCK, EventValidator, Problem, validate_all
 from rankfeed.settings import load_settings
 
 log = logging.getLogger(__name__)
@@ -139,7 +140,8 @@ class Gateway:
             max_age_ms=round(settings.max_event_age_seconds * 1000),
         )
         hmac_key = settings.user_id_hmac_key
-        self.enricher = Enricher(hmac_key.get_secret_value().encode() if hmac_key is not None else None)
+        self.pseudonymizer = Pseudonymizer(hmac_key.get_secret_value().encode() if hmac_key is not None else None)
+        self.enricher = Enricher(self.pseudonymizer)
         self.decoder = TypedDecoder(
             max_batch_events=settings.max_batch_events,
             max_future_skew_ms=round(settings.max_future_skew_seconds * 1000),
@@ -176,6 +178,7 @@ class Gateway:
         self._gauge_task = asyncio.create_task(self._update_gauges())
         self._lag_task = asyncio.create_task(self._probe_loop_lag())
         self.heartbeats.start()
+        self.pseudonymizer.warn_if_off()
         log.info(
             "gateway started",
             extra={
@@ -412,9 +415,14 @@ class Gateway:
             self._rate_limit(client.name, len(valid))
             events: list[Any] = valid
             problems: list[Problem] = []
+            indexes = list(range(len(valid)))
         else:
             clock = GATEWAY_CLOCK if sent_at_ms is None else _SENT_AT_CLOCK
-            events, problems = self._validate_thoroughly(body, batch, ndjson, reference_ms, clock, client.name)
+            events, problems, indexes = self._validate_thoroughly(body, batch, ndjson, reference_ms, clock, client.name)
+        consent = judge_consent(client.consent_policy, events, indexes, opted_out(headers), client.name)
+        if consent.problems:
+            self.metrics.reject("consent_required", len(consent.problems))
+            events, problems = consent.kept, sorted(problems + consent.problems, key=_by_index)
         outcome = Outcome(202, client=client.name, rejected=len({problem.index for problem in problems}))
         if not events:
             outcome.status = 422
@@ -425,6 +433,10 @@ class Gateway:
         adjusted = derive_event_times(events, started_ms, sent_at_ms, settings.clamp_event_time)
         context = RequestContext(request_id, started_ms, _client_ip(scope), _user_agent(headers))
         event_ids, shared = self.enricher.enrich(events, context)
+        for event in consent.anonymous:
+            self.pseudonymizer.anonymize(event)
+        if consent.anonymous:
+            self.metrics.events_anonymized.inc(len(consent.anonymous))
         middle = self.encoder.encode_shared(shared)
         encode_head, encode_rest = self.encoder.encode_head, self.encoder.encode_rest
         messages = [(event.session_id.encode(), encode_head(event) + middle + encode_rest(event)) for event in events]
@@ -506,8 +518,9 @@ class Gateway:
 
     def _validate_thoroughly(
         self, body: bytes, batch: bool, ndjson: bool, now_ms: int, clock: str, client: str
-    ) -> tuple[list[Any], list[Problem]]:
-        """The slow path, for bodies the fast path refused: every problem of every event, and the valid events.
+    ) -> tuple[list[Any], list[Problem], list[int]]:
+        """The slow path, for bodies the fast path refused: the valid events, every problem of every event, and
+        the valid events' indexes in the request.
 
         Timestamps are checked against ``now_ms``, the time on ``clock``."""
         parsed, parse_problems = self._parse(body, batch, ndjson)
@@ -524,7 +537,9 @@ class Gateway:
             self.metrics.reject(problem.problem)
         if problems and self.settings.publish_rejected:
             self._publish_rejected(parsed, problems)
-        return [self.decoder.from_record(record) for record in records], problems
+        invalid = {problem.index for problem in problems}
+        indexes = [index for index in range(len(parsed)) if index not in invalid]
+        return [self.decoder.from_record(record) for record in records], problems, indexes
 
     def _parse(self, body: bytes, batch: bool, ndjson: bool) -> tuple[list[Any], list[Problem]]:
         """The events of the body, by index; an NDJSON line that is not JSON is a problem of its index.
@@ -606,7 +621,7 @@ class Gateway:
     # -- the optional rejected topic ------------------------------------------------------------
 
     def _publish_rejected(self, events: list[Any], problems: list[Problem]) -> None:
-        """One ``RejectedAction`` per refused event: its JSON exactly as received and every problem."""
+        """One redacted ``RejectedAction`` per refused event, with every problem (:mod:`.privacy`)."""
         by_index: dict[int, list[Problem]] = {}
         for problem in problems:
             if problem.index is not None:
@@ -614,12 +629,14 @@ class Gateway:
         messages = []
         for index, found in by_index.items():
             event = events[index]
-            raw = event.raw if isinstance(event, MalformedLine) else orjson.dumps(event)
-            messages.append(rejected_action(raw, found, event if isinstance(event, dict) else {}))
+            if isinstance(event, MalformedLine):
+                messages.append(self.pseudonymizer.refused(event.raw, found, NOT_JSON))
+            else:
+                messages.append(self.pseudonymizer.refused(orjson.dumps(event), found, event))
         self._publish(messages)
 
     def _publish_malformed_body(self, body: bytes, problem: Problem) -> None:
-        self._publish([rejected_action(body, [problem], {})])
+        self._publish([self.pseudonymizer.refused(body, [problem], NOT_JSON)])
 
     def _publish(self, messages: list[tuple[bytes, bytes]]) -> None:
         """Fire and forget: the client already got every problem; this copy is for analysis and replay."""
@@ -634,24 +651,6 @@ class Gateway:
                 self.metrics.rejected_topic_dropped.inc(len(messages))
 
         future.add_done_callback(settled)
-
-
-def rejected_action(raw: bytes, problems: list[Problem], event: dict[str, Any]) -> tuple[bytes, bytes]:
-    """(key, Avro value) of a ``RejectedAction``, the record the pipeline's DLQ and late topics hold too."""
-    event_id = event.get("event_id")
-    event_time = event.get("timestamp")
-    if isinstance(event_time, str):
-        event_time = parse_timestamp(event_time)
-    record = {
-        "reason": "; ".join(f"{problem.problem}: {problem.message}" for problem in problems),
-        "raw_value": raw,
-        "event_id": event_id if isinstance(event_id, str) else None,
-        "event_time": event_time if type(event_time) is int and 0 <= event_time < 2**62 else None,
-        "source_partition": None,
-        "source_offset": None,
-    }
-    key = event.get("session_id")
-    return (key.encode() if isinstance(key, str) else b""), avro.encode(record, schemas.REJECTED_ACTION)
 
 
 def _by_index(problem: Problem) -> int:

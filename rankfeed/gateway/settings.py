@@ -16,6 +16,11 @@ from pydantic import Field, SecretStr, model_validator
 
 from rankfeed.settings import Frozen, KafkaSettings, Topics, _Settings
 
+#: What the gateway does with an action of a user who gave no consent (``consent`` not ``granted``, or the
+#: request carries ``Sec-GPC: 1`` or ``DNT: 1``): refuse it (422 ``consent_required``, nothing stored), keep it
+#: with a per-session anonymous user id (:mod:`rankfeed.gateway.privacy`), or not look (the client decided).
+ConsentPolicy = Literal["require", "anonymize", "ignore"]
+
 #: Environment variable through which ``rankfeed gateway`` hands its ``--config`` file to worker processes.
 CONFIG_FILE_ENV = "RANKFEED_GATEWAY_CONFIG_FILE"
 #: Every publishable key starts with this, so one found in a page, a log or a URL is known for what it is.
@@ -32,6 +37,8 @@ class WriteKey(Frozen):
     name: str = Field(min_length=1, description="Shown in logs and metrics instead of the key")
     key: SecretStr
     allowed_origins: tuple[str, ...] = ()
+    #: A server forwards what its own consent management let through: by default the gateway does not look.
+    consent_policy: ConsentPolicy = "ignore"
 
     @model_validator(mode="after")
     def _key_is_long_enough(self) -> WriteKey:
@@ -57,6 +64,9 @@ class PublishableKey(Frozen):
     name: str = Field(min_length=1, description="Shown in logs and metrics instead of the key")
     key: str = Field(pattern=r"^pk_[A-Za-z0-9_-]{16,}$", description="pk_ and at least 16 URL-safe characters")
     allowed_origins: tuple[str, ...] = Field(min_length=1, description="Browser origins (scheme://host[:port])")
+    #: A page's user is right there, with their browser's privacy signals: by default an action without
+    #: consent is kept for aggregate signal only, under a per-session anonymous user id.
+    consent_policy: ConsentPolicy = "anonymize"
 
 
 class GatewaySettings(_Settings):
