@@ -58,6 +58,8 @@ class Topics(Frozen):
     dlq: str = "user-actions-dlq"
     #: Payloads the gateway refused, with the reasons (when its ``publish_rejected`` is on).
     user_actions_rejected: str = "user-actions-rejected"
+    #: Requests to erase a user (``rankfeed forget``), keyed by the user's pseudonym: compacted, kept forever.
+    erasure_requests: str = "erasure-requests"
 
     def with_suffix(self, suffix: str) -> Topics:
         """The same topics under names ending in ``-suffix``: isolation for tests and parallel demos."""
@@ -70,6 +72,7 @@ class Topics(Frozen):
         specs[self.hotel_features] = TopicSpec(partitions=3, cleanup_policy="compact", retention_ms=None)
         # One record per method is all a reader needs: the latest θ, keyed by method.
         specs[self.position_propensities] = TopicSpec(partitions=1, cleanup_policy="compact", retention_ms=None)
+        specs[self.erasure_requests] = TopicSpec(partitions=1, cleanup_policy="compact", retention_ms=None)
         return specs
 
 
@@ -129,6 +132,18 @@ class StackSettings(_Settings):
     @property
     def flink_url(self) -> str:
         return f"http://localhost:{self.flink_rest_port}"
+
+
+class ErasureSettings(_Settings):
+    """``rankfeed forget`` and ``rankfeed retention``: where users' data is kept, and the gateway's user-id key."""
+
+    kafka: KafkaSettings = KafkaSettings()
+    topics: Topics = Topics()
+    #: The lake job's ``parquet_dir``.
+    parquet_dir: Path = BUILD_DIR / "local" / "data"
+    #: The gateway's ``user_id_hmac_key``: a user id is erased by its pseudonym, computed with it. Unset: user
+    #: ids were stored as sent (the gateway had no key either).
+    user_id_hmac_key: SecretStr | None = None
 
 
 class JobSettings(_Settings):

@@ -8,12 +8,13 @@ from typing import Any
 
 import orjson
 import pytest
+import yaml
 
 from rankfeed import avro, schemas
 from rankfeed.gateway.privacy import NOT_JSON, Pseudonymizer, judge_consent, opted_out, pseudonymize
-from rankfeed.gateway.settings import PublishableKey, WriteKey
+from rankfeed.gateway.settings import GatewaySettings, PublishableKey, WriteKey
 from rankfeed.gateway.validation import Problem
-from rankfeed.settings import Topics
+from rankfeed.settings import REPO_ROOT, Topics
 from tests.conftest import ReadTopic
 from tests.gateway.conftest import PAGE_KEY, SERVER_KEY, WEB_ORIGIN, GatewayFactory, now_ms, wait_until_ready
 
@@ -118,6 +119,15 @@ def test_ignore_looks_at_nothing() -> None:
     events = [_event(None), _event("denied")]
     decision = judge_consent("ignore", events, [0, 1], True, "server")
     assert decision.kept == events and decision.problems == [] and decision.anonymous == []
+
+
+def test_the_readme_configuration_is_valid_gateway_settings() -> None:
+    section = (REPO_ROOT / "README.md").read_text(encoding="utf-8").split("## Privacy", 1)[1]
+    block = section.split("```yaml\n# gateway.yaml\n", 1)[1].split("```", 1)[0]
+    settings = GatewaySettings(**yaml.safe_load(block))
+    policies = {key.name: key.consent_policy for key in (*settings.publishable_keys, *settings.api_keys)}
+    assert policies == {"web": "require", "backend": "anonymize"}
+    assert settings.user_id_hmac_key is not None and settings.publish_rejected
 
 
 def test_browser_keys_anonymize_and_server_keys_ignore_by_default() -> None:

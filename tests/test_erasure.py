@@ -1,0 +1,146 @@
+"""Erasure of one user and retention of the Parquet datasets: on files laid out as the lake job writes them, and
+``rankfeed forget`` against the real broker."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, date, datetime
+from pathlib import Path
+from typing import Any
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+from typer.testing import CliRunner
+
+from rankfeed import schemas
+from rankfeed.cli import app
+from rankfeed.datasets import EVENTS_DATASET, LTR_DATASET, SESSIONS_DATASET
+from rankfeed.erasure import (
+    DatasetErasure,
+    committed_files,
+    drop_partitions_before,
+    erase_users,
+    oldest_day_kept,
+)
+from rankfeed.gateway.privacy import pseudonymize
+from rankfeed.settings import Topics
+from tests.conftest import ReadTopic
+
+ERASED = "a" * 64
+KEPT = "b" * 64
+MOMENT = datetime(2026, 12, 1, 10, 30, tzinfo=UTC)
+
+
+def _write(path: Path, users: list[str]) -> None:
+    """A part file as Flink writes them: snappy, INT96 timestamps."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    table = pa.table(
+        {
+            "event_id": [f"{user[:1]}-{number}" for number, user in enumerate(users)],
+            "user_id": users,
+            "timestamp": pa.array([MOMENT] * len(users), pa.timestamp("ms")),
+        }
+    )
+    pq.write_table(table, path, compression="snappy", use_deprecated_int96_timestamps=True)
+
+
+def _lake(root: Path) -> dict[str, Path]:
+    hour = Path("dt=2026-12-01") / "hr=10"
+    files = {
+        "mixed": root / EVENTS_DATASET / hour / "part-1-0",
+        "only_erased": root / EVENTS_DATASET / hour / "part-1-1",
+        "other_user": root / SESSIONS_DATASET / hour / "part-2-0",
+        "examples": root / LTR_DATASET / hour / "part-3-0",
+        "in_progress": root / EVENTS_DATASET / hour / ".part-1-2.inprogress.abc",
+    }
+    _write(files["mixed"], [KEPT, ERASED, KEPT, ERASED])
+    _write(files["only_erased"], [ERASED, ERASED])
+    _write(files["other_user"], [KEPT])
+    _write(files["examples"], [ERASED, KEPT])
+    _write(files["in_progress"], [ERASED])
+    (root / EVENTS_DATASET / hour / "_SUCCESS").touch()
+    return files
+
+
+def _rows(root: Path) -> dict[str, list[dict[str, Any]]]:
+    return {
+        str(path.relative_to(root)): pq.read_table(path).to_pylist()
+        for dataset in (EVENTS_DATASET, LTR_DATASET, SESSIONS_DATASET)
+        for path in committed_files(root / dataset)
+    }
+
+
+def test_erasure_removes_the_user_from_committed_files_and_leaves_every_other_row(tmp_path: Path) -> None:
+    files = _lake(tmp_path)
+    before = _rows(tmp_path)
+    in_progress = files["in_progress"].read_bytes()
+    untouched = files["other_user"].stat().st_mtime_ns
+
+    reports = erase_users(tmp_path, [ERASED])
+
+    assert reports == [
+        DatasetErasure(EVENTS_DATASET, files_read=2, files_rewritten=1, files_removed=1, rows_removed=4),
+        DatasetErasure(LTR_DATASET, files_read=1, files_rewritten=1, files_removed=0, rows_removed=1),
+        DatasetErasure(SESSIONS_DATASET, files_read=1, files_rewritten=0, files_removed=0, rows_removed=0),
+    ]
+    after = _rows(tmp_path)
+    expected = {
+        name: [row for row in rows if row["user_id"] != ERASED]
+        for name, rows in before.items()
+        if any(row["user_id"] != ERASED for row in rows)
+    }
+    assert after == expected  # every other row unchanged, in order; the file of the user alone is gone
+    assert not files["only_erased"].exists()
+    assert files["in_progress"].read_bytes() == in_progress  # the running job's file is not touched
+    assert files["other_user"].stat().st_mtime_ns == untouched
+    rewritten = pq.ParquetFile(files["mixed"])
+    assert rewritten.metadata.row_group(0).column(0).compression == "SNAPPY"
+    assert {column.physical_type for column in rewritten.schema if column.name == "timestamp"} == {"INT96"}
+    assert not [path for path in tmp_path.rglob(".erasure-*")], "no temporary file is left behind"
+    assert erase_users(tmp_path, [ERASED])[0].rows_removed == 0
+
+
+def test_retention_drops_day_partitions_before_the_oldest_kept_day(tmp_path: Path) -> None:
+    for day in ("2026-11-20", "2026-11-28", "2026-11-29", "2026-12-01"):
+        _write(tmp_path / EVENTS_DATASET / f"dt={day}" / "hr=00" / "part-0", [KEPT])
+    _write(tmp_path / SESSIONS_DATASET / "dt=2026-11-01" / "hr=00" / "part-0", [KEPT])
+    (tmp_path / SESSIONS_DATASET / "dt=not-a-day").mkdir()
+
+    oldest = oldest_day_kept(date(2026, 12, 1), days=3)
+    assert oldest == date(2026, 11, 29)
+    reports = {report.dataset: report.days_dropped for report in drop_partitions_before(tmp_path, oldest)}
+
+    assert reports == {EVENTS_DATASET: ("2026-11-20", "2026-11-28"), SESSIONS_DATASET: ("2026-11-01",)}
+    assert sorted(path.name for path in (tmp_path / EVENTS_DATASET).iterdir()) == ["dt=2026-11-29", "dt=2026-12-01"]
+    assert sorted(path.name for path in (tmp_path / SESSIONS_DATASET).iterdir()) == ["dt=not-a-day"]
+
+
+def test_retention_refuses_nonsense() -> None:
+    with pytest.raises(ValueError, match="at least 1"):
+        oldest_day_kept(date(2026, 12, 1), days=0)
+    with pytest.raises(FileNotFoundError, match="no Parquet folder"):
+        drop_partitions_before(Path("/nonexistent/rankfeed"), date(2026, 12, 1))
+
+
+def test_forget_erases_by_pseudonym_and_records_the_request_on_the_compacted_topic(
+    tmp_path: Path, bootstrap_servers: str, topics: Topics, read_topic: ReadTopic, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    key = "erasure-test-user-id-key-0123456789"
+    erased, kept = pseudonymize(key.encode(), "U-erased"), pseudonymize(key.encode(), "U-kept")
+    _write(tmp_path / EVENTS_DATASET / "dt=2026-12-01" / "hr=10" / "part-0", [erased, kept, erased])
+    monkeypatch.setenv("RANKFEED_PARQUET_DIR", str(tmp_path))
+    monkeypatch.setenv("RANKFEED_TOPICS", json.dumps(topics.model_dump()))
+    monkeypatch.setenv("RANKFEED_KAFKA__BOOTSTRAP_SERVERS", bootstrap_servers)
+    monkeypatch.setenv("RANKFEED_USER_ID_HMAC_KEY", key)
+
+    result = CliRunner().invoke(app, ["forget", "--user-id", "U-erased"], terminal_width=200)
+
+    assert result.exit_code == 0, result.output
+    assert "events: 2 rows removed, 1 files rewritten" in result.output
+    assert [row["user_id"] for row in _rows(tmp_path)["events/dt=2026-12-01/hr=10/part-0"]] == [kept]
+    requested, completed = read_topic(topics.erasure_requests, 2, timeout_seconds=30, schema=schemas.ERASURE_REQUEST)
+    assert requested["user_id"] == completed["user_id"] == erased
+    assert (requested["completed_at"], requested["rows_removed"]) == (None, None)
+    assert (completed["files_rewritten"], completed["rows_removed"]) == (1, 2)
+    assert completed["completed_at"] >= completed["requested_at"]
