@@ -4,7 +4,8 @@
 from __future__ import annotations
 
 import json
-from datetime import UTC, date, datetime
+import time
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -13,7 +14,7 @@ import pyarrow.parquet as pq
 import pytest
 from typer.testing import CliRunner
 
-from rankfeed import schemas
+from rankfeed import pipeline, schemas
 from rankfeed.cli import app
 from rankfeed.datasets import EVENTS_DATASET, LTR_DATASET, SESSIONS_DATASET
 from rankfeed.erasure import (
@@ -21,11 +22,16 @@ from rankfeed.erasure import (
     committed_files,
     drop_partitions_before,
     erase_users,
+    forget,
     oldest_day_kept,
 )
 from rankfeed.gateway.privacy import pseudonymize
-from rankfeed.settings import Topics
+from rankfeed.local.stack import Stack
+from rankfeed.producer import make_producer, produce_actions, send_heartbeats
+from rankfeed.settings import ErasureSettings, JobSettings, KafkaSettings, Topics
+from rankfeed.types import Record
 from tests.conftest import ReadTopic
+from tests.job.test_feedback_semantics import BASE, act, shown, submit
 
 ERASED = "a" * 64
 KEPT = "b" * 64
@@ -144,3 +150,84 @@ def test_forget_erases_by_pseudonym_and_records_the_request_on_the_compacted_top
     assert (requested["completed_at"], requested["rows_removed"]) == (None, None)
     assert (completed["files_rewritten"], completed["rows_removed"]) == (1, 2)
     assert completed["completed_at"] >= completed["requested_at"]
+
+
+# -- on the running pipeline -----------------------------------------------------------------------------------
+
+
+def _visit(user: str, session: str, start: float) -> list[Record]:
+    """A search, a click and a book of ``user``: one row each in events/, examples and a session row."""
+    search_id = f"{session}-q"
+    return [
+        act(session, start, "search", user_id=user, search_id=search_id, query="Paris", impressions=shown(5)),
+        act(session, start + 5, "click", user_id=user, search_id=search_id, hotel_id="H2", position=2),
+        act(session, start + 40, "book", user_id=user, search_id=search_id, hotel_id="H2", position=2, price=120.0),
+    ]
+
+
+def _lake_rows(parquet_dir: Path) -> dict[str, list[str]]:
+    """Every committed row of each user dataset, as sorted JSON lines (partition folders left out)."""
+    return {
+        dataset: sorted(
+            json.dumps(row, default=str, sort_keys=True)
+            for path in committed_files(parquet_dir / dataset)
+            for row in pq.read_table(path).to_pylist()
+        )
+        for dataset in (EVENTS_DATASET, LTR_DATASET, SESSIONS_DATASET)
+    }
+
+
+def _wait_for_rows(parquet_dir: Path, events: int, sessions: int, timeout_seconds: float = 240.0) -> None:
+    deadline = time.monotonic() + timeout_seconds
+    while time.monotonic() < deadline:
+        rows = _lake_rows(parquet_dir)
+        if len(rows[EVENTS_DATASET]) >= events and len(rows[SESSIONS_DATASET]) >= sessions:
+            return
+        time.sleep(2)
+    raise AssertionError(f"the lake did not reach {events} events and {sessions} sessions")
+
+
+def test_forget_while_the_pipeline_runs_erases_the_user_and_the_job_goes_on_exactly_once(
+    stack: Stack, bootstrap_servers: str, tmp_path: Path
+) -> None:
+    job_ids, topics = submit(stack, bootstrap_servers, tmp_path, JobSettings(session_gap_minutes=1.0))
+    settings = ErasureSettings(
+        kafka=KafkaSettings(bootstrap_servers=bootstrap_servers), topics=topics, parquet_dir=tmp_path / "parquet"
+    )
+    try:
+        producer = make_producer(bootstrap_servers)
+        first = [
+            *_visit(ERASED, "erasure-s1", 0),
+            *_visit(KEPT, "erasure-s2", 10),
+            *_visit(ERASED, "erasure-s3", 200),
+            *_visit("c" * 64, "erasure-s4", 210),
+        ]
+        produce_actions(producer, topics.user_actions, first)
+        send_heartbeats(producer, topics.user_actions, BASE + timedelta(hours=1))
+        _wait_for_rows(settings.parquet_dir, events=len(first), sessions=4)
+        before = _lake_rows(settings.parquet_dir)
+
+        forgotten = forget(settings, ERASED)
+        reports = forgotten.datasets
+
+        after = _lake_rows(settings.parquet_dir)
+        summary = [f"{r.dataset} {r.rows_removed} rows / {r.files_rewritten + r.files_removed} files" for r in reports]
+        print("erasure: " + ", ".join(summary))
+        assert all(ERASED not in row for rows in after.values() for row in rows)
+        assert after == {name: [row for row in rows if ERASED not in row] for name, rows in before.items()}
+        removed = {name: len(before[name]) - len(after[name]) for name in before}
+        assert {report.dataset: report.rows_removed for report in forgotten.datasets} == removed
+        assert removed[EVENTS_DATASET] == 6 and removed[SESSIONS_DATASET] == 2 and removed[LTR_DATASET] > 0
+
+        # The job goes on: a later visit lands exactly once, beside the rows kept.
+        later = _visit(KEPT, "erasure-s5", 4000)
+        produce_actions(producer, topics.user_actions, later)
+        send_heartbeats(producer, topics.user_actions, BASE + timedelta(hours=3))
+        _wait_for_rows(settings.parquet_dir, events=len(after[EVENTS_DATASET]) + len(later), sessions=3)
+        time.sleep(5)  # a duplicate would arrive with the next checkpoints
+        event_ids = [json.loads(row)["event_id"] for row in _lake_rows(settings.parquet_dir)[EVENTS_DATASET]]
+        expected = [action["event_id"] for action in first + later if action["user_id"] != ERASED]
+        assert sorted(event_ids) == sorted(expected)
+        assert set(pipeline.states(stack.flink, job_ids).values()) == {"RUNNING"}
+    finally:
+        pipeline.cancel(stack.flink, job_ids)
