@@ -5,9 +5,10 @@ Only the datasets that hold a user id are read: ``events/``, ``ltr_examples/`` a
 rows, atomically: the new file is written beside it under a hidden name (``.erasure-…``, which readers and
 :func:`rankfeed.export.open_dataset` skip), flushed to disk, then renamed over the old one, so a reader opens
 either the old file or the new one, never half of either. A file left empty is removed. Files whose names start
-with ``.`` (the running lake job's in-progress part files) or ``_`` (``_SUCCESS`` markers) are never touched:
-rows of the user that are still in flight land in files committed later, so run the erasure again once the
-lake job has committed them (its checkpoint interval; the request stays on the ``erasure-requests`` topic).
+with ``.`` (the running lake job's in-progress part files) or ``_`` (``_SUCCESS`` markers) are never touched.
+The labelling job drops the user's actions it reads once the request is on the ``erasure-requests`` topic
+(``ErasureFilter``); rows of the user it had processed before land in files committed later, so run the
+erasure again once the lake job has committed them (its checkpoint interval).
 
 ``forget`` ties it together: it records the request on the compacted ``erasure-requests`` topic (an
 ``ErasureRequest`` keyed by the pseudonym), rewrites the datasets, and records what it did under the same key.

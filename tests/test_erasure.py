@@ -30,7 +30,7 @@ from rankfeed.local.stack import Stack
 from rankfeed.producer import make_producer, produce_actions, send_heartbeats
 from rankfeed.settings import ErasureSettings, JobSettings, KafkaSettings, Topics
 from rankfeed.types import Record
-from tests.conftest import ReadTopic
+from tests.conftest import ReadTopic, consume
 from tests.job.test_feedback_semantics import BASE, act, shown, submit
 
 ERASED = "a" * 64
@@ -187,6 +187,27 @@ def _wait_for_rows(parquet_dir: Path, events: int, sessions: int, timeout_second
     raise AssertionError(f"the lake did not reach {events} events and {sessions} sessions")
 
 
+def _metric(stack: Stack, job_id: str, name: str) -> int:
+    """The sum over subtasks of the labelling job's operator metric ``name``."""
+    total = 0
+    for vertex in stack.flink.rest(f"/jobs/{job_id}")["vertices"]:
+        path = f"/jobs/{job_id}/vertices/{vertex['id']}/metrics"
+        ids = [metric["id"] for metric in stack.flink.rest(path) if metric["id"].endswith(f".{name}")]
+        if ids:
+            values = stack.flink.rest(f"{path}?get={','.join(ids)}")
+            total += sum(int(float(metric["value"])) for metric in values)
+    return total
+
+
+def _wait_for_metric(stack: Stack, job_id: str, name: str, at_least: int, timeout_seconds: float = 60.0) -> None:
+    deadline = time.monotonic() + timeout_seconds
+    while time.monotonic() < deadline:
+        if _metric(stack, job_id, name) >= at_least:
+            return
+        time.sleep(1)
+    raise AssertionError(f"the job's {name} did not reach {at_least}: {_metric(stack, job_id, name)}")
+
+
 def test_forget_while_the_pipeline_runs_erases_the_user_and_the_job_goes_on_exactly_once(
     stack: Stack, bootstrap_servers: str, tmp_path: Path
 ) -> None:
@@ -219,15 +240,25 @@ def test_forget_while_the_pipeline_runs_erases_the_user_and_the_job_goes_on_exac
         assert {report.dataset: report.rows_removed for report in forgotten.datasets} == removed
         assert removed[EVENTS_DATASET] == 6 and removed[SESSIONS_DATASET] == 2 and removed[LTR_DATASET] > 0
 
-        # The job goes on: a later visit lands exactly once, beside the rows kept.
-        later = _visit(KEPT, "erasure-s5", 4000)
-        produce_actions(producer, topics.user_actions, later)
+        # Once the job has read the request, the user's actions still in flight are dropped; the job goes on, and a
+        # later visit of another user lands exactly once, beside the rows kept.
+        _wait_for_metric(stack, job_ids["labelling"], "erasureRequestsReceived", 1)
+        in_flight = _visit(ERASED, "erasure-s5", 4000)
+        later = _visit(KEPT, "erasure-s6", 4010)
+        produce_actions(producer, topics.user_actions, in_flight + later)
         send_heartbeats(producer, topics.user_actions, BASE + timedelta(hours=3))
         _wait_for_rows(settings.parquet_dir, events=len(after[EVENTS_DATASET]) + len(later), sessions=3)
+        _wait_for_metric(stack, job_ids["labelling"], "erasedActionsDropped", len(in_flight))
         time.sleep(5)  # a duplicate would arrive with the next checkpoints
-        event_ids = [json.loads(row)["event_id"] for row in _lake_rows(settings.parquet_dir)[EVENTS_DATASET]]
+        final = _lake_rows(settings.parquet_dir)
+        assert all(ERASED not in row for rows in final.values() for row in rows)
+        event_ids = [json.loads(row)["event_id"] for row in final[EVENTS_DATASET]]
         expected = [action["event_id"] for action in first + later if action["user_id"] != ERASED]
         assert sorted(event_ids) == sorted(expected)
+        clean = consume(bootstrap_servers, topics.user_actions_clean, len(expected), timeout_seconds=30)
+        assert sorted(record["event_id"] for record in clean) == sorted(
+            action["event_id"] for action in first + later if action["user_id"] != ERASED or action in first
+        )
         assert set(pipeline.states(stack.flink, job_ids).values()) == {"RUNNING"}
     finally:
         pipeline.cancel(stack.flink, job_ids)

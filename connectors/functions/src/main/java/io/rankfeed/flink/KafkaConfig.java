@@ -34,6 +34,18 @@ public final class KafkaConfig implements Serializable {
                 .build();
     }
 
+    /** A source of {@code topic} read {@code read_committed} from its first record, offsets under the group. */
+    <T> KafkaSource<T> sourceFromStart(String topic, KafkaRecordDeserializationSchema<T> deserializer) {
+        return KafkaSource.<T>builder()
+                .setBootstrapServers(bootstrapServers)
+                .setTopics(topic)
+                .setGroupId(consumerGroup)
+                .setStartingOffsets(OffsetsInitializer.earliest())
+                .setDeserializer(deserializer)
+                .setProperty("isolation.level", "read_committed")
+                .build();
+    }
+
     private OffsetsInitializer startingOffsets() {
         switch (startupMode) {
             case "earliest-offset":
