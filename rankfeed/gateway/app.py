@@ -60,7 +60,7 @@ from rankfeed.gateway.logs import AccessLog, configure
 from rankfeed.gateway.metrics import CONTENT_TYPE as METRICS_CONTENT_TYPE
 from rankfeed.gateway.metrics import GatewayMetrics
 from rankfeed.gateway.openapi import openapi_document
-from rankfeed.gateway.privacy import NOT_JSON, Pseudonymizer, judge_consent, opted_out
+from rankfeed.gateway.privacy import NOT_JSON, Pseudonymizer, has_consent, judge_consent, opted_out
 from rankfeed.gateway.security import ApiKeys, Client, Cors, RateLimiter
 from rankfeed.gateway.settings import CONFIG_FILE_ENV, GatewaySettings
 from rankfeed.gateway.validation import GATEWAY_CLOCK, EventValidator, Problem, validate_all
@@ -410,6 +410,7 @@ class Gateway:
 
         # Timestamps are checked against the client's clock at sending when it said (X-Sent-At), else ours.
         reference_ms = window_reference(started_ms, sent_at_ms)
+        opt_out = opted_out(headers)
         valid = self._decode_all_valid(body, batch, ndjson, reference_ms)
         if valid is not None:
             self._rate_limit(client.name, len(valid))
@@ -418,8 +419,10 @@ class Gateway:
             indexes = list(range(len(valid)))
         else:
             clock = GATEWAY_CLOCK if sent_at_ms is None else _SENT_AT_CLOCK
-            events, problems, indexes = self._validate_thoroughly(body, batch, ndjson, reference_ms, clock, client.name)
-        consent = judge_consent(client.consent_policy, events, indexes, opted_out(headers), client.name)
+            events, problems, indexes = self._validate_thoroughly(
+                body, batch, ndjson, reference_ms, clock, client, opt_out
+            )
+        consent = judge_consent(client.consent_policy, events, indexes, opt_out, client.name)
         if consent.problems:
             self.metrics.reject("consent_required", len(consent.problems))
             events, problems = consent.kept, sorted(problems + consent.problems, key=_by_index)
@@ -517,14 +520,14 @@ class Gateway:
         return events if decoder.acceptable(events, now_ms) else None
 
     def _validate_thoroughly(
-        self, body: bytes, batch: bool, ndjson: bool, now_ms: int, clock: str, client: str
+        self, body: bytes, batch: bool, ndjson: bool, now_ms: int, clock: str, client: Client, opt_out: bool
     ) -> tuple[list[Any], list[Problem], list[int]]:
         """The slow path, for bodies the fast path refused: the valid events, every problem of every event, and
         the valid events' indexes in the request.
 
         Timestamps are checked against ``now_ms``, the time on ``clock``."""
         parsed, parse_problems = self._parse(body, batch, ndjson)
-        self._rate_limit(client, len(parsed))
+        self._rate_limit(client.name, len(parsed))
         indexed = (
             enumerate(parsed)
             if not parse_problems
@@ -536,7 +539,7 @@ class Gateway:
         for problem in problems:
             self.metrics.reject(problem.problem)
         if problems and self.settings.publish_rejected:
-            self._publish_rejected(parsed, problems)
+            self._publish_rejected(parsed, problems, client, opt_out)
         invalid = {problem.index for problem in problems}
         indexes = [index for index in range(len(parsed)) if index not in invalid]
         return [self.decoder.from_record(record) for record in records], problems, indexes
@@ -620,7 +623,7 @@ class Gateway:
 
     # -- the optional rejected topic ------------------------------------------------------------
 
-    def _publish_rejected(self, events: list[Any], problems: list[Problem]) -> None:
+    def _publish_rejected(self, events: list[Any], problems: list[Problem], client: Client, opt_out: bool) -> None:
         """One redacted ``RejectedAction`` per refused event, with every problem (:mod:`.privacy`)."""
         by_index: dict[int, list[Problem]] = {}
         for problem in problems:
@@ -632,7 +635,9 @@ class Gateway:
             if isinstance(event, MalformedLine):
                 messages.append(self.pseudonymizer.refused(event.raw, found, NOT_JSON))
             else:
-                messages.append(self.pseudonymizer.refused(orjson.dumps(event), found, event))
+                consent = event.get("consent") if isinstance(event, dict) else None
+                identified = has_consent(client.consent_policy, consent, opt_out)
+                messages.append(self.pseudonymizer.refused(orjson.dumps(event), found, event, identified))
         self._publish(messages)
 
     def _publish_malformed_body(self, body: bytes, problem: Problem) -> None:

@@ -19,7 +19,8 @@ What leaves for each path:
   named: a name is client text too), the size, the ``event_id`` when it is a canonical UUID, the event time
   when it parsed, and the reasons as ``problem (field)`` pairs. Dropped: every value and every message
   (messages echo values, e.g. ``got 'teleport'``). The record's key is the pseudonymized user id (empty when
-  there is none), so one user's refused records share a partition.
+  there is none), so one user's refused records share a partition. An event without consent under a write key
+  whose policy looks at consent (``require``, ``anonymize``) keeps no pseudonym either.
 
 Late and dead-letter records are written by the job from ``user-actions``, so they hold only what passed
 here already.
@@ -108,10 +109,11 @@ class Pseudonymizer:
         event.user_id = self.anonymous_user_id(event.session_id)
         event.referrer = None
 
-    def refused(self, raw: bytes, problems: list[Problem], event: Any) -> tuple[bytes, bytes]:
+    def refused(self, raw: bytes, problems: list[Problem], event: Any, identified: bool = True) -> tuple[bytes, bytes]:
         """(key, Avro ``RejectedAction``) of one refused event: ``raw`` is its bytes as received (a JSON value,
-        or a line or body that is not JSON, then ``event`` is ``NOT_JSON``), ``problems`` why it was refused. Only what
-        the module docstring lists is kept."""
+        or a line or body that is not JSON, then ``event`` is ``NOT_JSON``), ``problems`` why it was refused. Only
+        what the module docstring lists is kept; not even the pseudonym when ``identified`` is False (the write
+        key's consent policy looks at consent and the event has none, see ``has_consent``)."""
         json = "not JSON" if event is NOT_JSON else json_type(event)
         summary: dict[str, Any] = {"redacted": REDACTED_FORMAT, "json_type": json, "bytes": len(raw)}
         user_id: str | None = None
@@ -121,7 +123,7 @@ class Pseudonymizer:
             summary["fields"] = sorted(name for name in event if name in _TOP_LEVEL)
             summary["unknown_fields"] = sum(1 for name in event if name not in _TOP_LEVEL)
             raw_user_id = event.get("user_id")
-            if isinstance(raw_user_id, str) and self._key is not None:
+            if isinstance(raw_user_id, str) and self._key is not None and identified:
                 user_id = self.user_id(raw_user_id)
             candidate = event.get("event_id")
             if isinstance(candidate, str) and _CANONICAL_UUID.fullmatch(candidate):
@@ -172,6 +174,12 @@ def opted_out(headers: dict[bytes, bytes]) -> bool:
     return any(headers.get(name, b"").strip() == b"1" for name in OPT_OUT_HEADERS)
 
 
+def has_consent(policy: ConsentPolicy, consent: object, opt_out: bool) -> bool:
+    """Whether an event whose ``consent`` field is ``consent`` may be linked to its user under ``policy``:
+    always under ``ignore``; else when it is ``granted`` and the request carries no opt-out header."""
+    return policy == "ignore" or (not opt_out and consent == "granted")
+
+
 @dataclass(frozen=True, slots=True)
 class ConsentDecision:
     """What a write key's consent policy made of a request's valid events."""
@@ -191,7 +199,7 @@ def judge_consent(
     its ``consent`` is ``granted`` and the request carries no opt-out header (``opt_out``)."""
     if policy == "ignore":
         return ConsentDecision(events, [], [])
-    consented = [not opt_out and event.consent == "granted" for event in events]
+    consented = [has_consent(policy, event.consent, opt_out) for event in events]
     if all(consented):
         return ConsentDecision(events, [], [])
     if policy == "anonymize":

@@ -188,3 +188,22 @@ def test_an_anonymize_key_keeps_actions_without_consent_under_a_per_session_id(
     assert records[denied["event_id"]]["user_id"] == records[opted["event_id"]]["user_id"] == anonymous
     assert records[denied["event_id"]]["referrer"] is None
     assert "rankfeed_gateway_events_anonymized_total 2.0" in running.http.get("/metrics").text
+
+
+def test_refused_events_without_consent_keep_no_pseudonym_under_a_key_that_looks_at_consent(
+    start_gateway: GatewayFactory, topics: Topics, read_topic: ReadTopic
+) -> None:
+    keys = (WriteKey(name="eu", key=SERVER_KEY, consent_policy="anonymize"),)
+    running = start_gateway(api_keys=keys, publish_rejected=True, user_id_hmac_key=KEY.decode())
+    wait_until_ready(running)
+    without, granted = _back(scroll_depth=-1), _back(scroll_depth=-1, consent="granted")
+    assert running.post("/v1/actions/batch", [without, granted]).status_code == 422
+    rejected = read_topic(topics.user_actions_rejected, 2, timeout_seconds=30, schema=schemas.REJECTED_ACTION)
+    users = {record["event_id"]: orjson.loads(record["raw_value"])["user_id"] for record in rejected}
+    assert users == {without["event_id"]: None, granted["event_id"]: pseudonymize(KEY, RAW)}
+    # A Sec-GPC request has no consent, whatever its events say.
+    opted_out = _back(scroll_depth=-1, consent="granted")
+    assert running.post("/v1/actions", opted_out, headers={"Sec-GPC": "1"}).status_code == 422
+    records = read_topic(topics.user_actions_rejected, 3, timeout_seconds=30, schema=schemas.REJECTED_ACTION)
+    (gpc,) = [record for record in records if record["event_id"] == opted_out["event_id"]]
+    assert orjson.loads(gpc["raw_value"])["user_id"] is None
