@@ -12,11 +12,19 @@ import yaml
 
 from rankfeed import avro, schemas
 from rankfeed.gateway.privacy import NOT_JSON, Pseudonymizer, judge_consent, opted_out, pseudonymize
-from rankfeed.gateway.settings import GatewaySettings, PublishableKey, WriteKey
+from rankfeed.gateway.settings import ConsentPolicy, GatewaySettings, PublishableKey, WriteKey
 from rankfeed.gateway.validation import Problem
 from rankfeed.settings import REPO_ROOT, Topics
 from tests.conftest import ReadTopic
-from tests.gateway.conftest import PAGE_KEY, SERVER_KEY, WEB_ORIGIN, GatewayFactory, now_ms, wait_until_ready
+from tests.gateway.conftest import (
+    PAGE_KEY,
+    SERVER_KEY,
+    WEB_ORIGIN,
+    GatewayFactory,
+    RunningGateway,
+    now_ms,
+    wait_until_ready,
+)
 
 KEY = b"a-long-secret-key-for-user-ids"
 RAW = "raw-user-id-7f3a9c"
@@ -151,12 +159,18 @@ def _back(**values: Any) -> dict[str, Any]:
     return {**event, **values}
 
 
+def _gateway(start_gateway: GatewayFactory, policy: ConsentPolicy) -> RunningGateway:
+    """A ready gateway whose one write key (SERVER_KEY) has ``policy``, with the rejected topic and a user-id key."""
+    keys = (WriteKey(name="key", key=SERVER_KEY, consent_policy=policy),)
+    running = start_gateway(api_keys=keys, publish_rejected=True, user_id_hmac_key=KEY.decode())
+    wait_until_ready(running)
+    return running
+
+
 def test_a_require_key_refuses_actions_without_consent_and_stores_nothing_of_them(
     start_gateway: GatewayFactory, topics: Topics, read_topic: ReadTopic
 ) -> None:
-    keys = (WriteKey(name="eu", key=SERVER_KEY, consent_policy="require"),)
-    running = start_gateway(api_keys=keys, publish_rejected=True, user_id_hmac_key=KEY.decode())
-    wait_until_ready(running)
+    running = _gateway(start_gateway, "require")
     granted, missing = _back(consent="granted"), _back()
     response = running.post("/v1/actions/batch", [granted, missing])
     assert (response.status_code, response.json()["accepted"], response.json()["rejected"]) == (202, 1, 1)
@@ -173,9 +187,7 @@ def test_a_require_key_refuses_actions_without_consent_and_stores_nothing_of_the
 def test_an_anonymize_key_keeps_actions_without_consent_under_a_per_session_id(
     start_gateway: GatewayFactory, topics: Topics, read_topic: ReadTopic
 ) -> None:
-    keys = (WriteKey(name="web", key=SERVER_KEY, consent_policy="anonymize"),)
-    running = start_gateway(api_keys=keys, user_id_hmac_key=KEY.decode())
-    wait_until_ready(running)
+    running = _gateway(start_gateway, "anonymize")
     session = f"S-{uuid.uuid4()}"
     granted = _back(consent="granted", session_id=session)
     denied = _back(consent="denied", session_id=session, referrer="https://mail.example/?user=" + RAW)
@@ -193,9 +205,7 @@ def test_an_anonymize_key_keeps_actions_without_consent_under_a_per_session_id(
 def test_refused_events_without_consent_keep_no_pseudonym_under_a_key_that_looks_at_consent(
     start_gateway: GatewayFactory, topics: Topics, read_topic: ReadTopic
 ) -> None:
-    keys = (WriteKey(name="eu", key=SERVER_KEY, consent_policy="anonymize"),)
-    running = start_gateway(api_keys=keys, publish_rejected=True, user_id_hmac_key=KEY.decode())
-    wait_until_ready(running)
+    running = _gateway(start_gateway, "anonymize")
     without, granted = _back(scroll_depth=-1), _back(scroll_depth=-1, consent="granted")
     assert running.post("/v1/actions/batch", [without, granted]).status_code == 422
     rejected = read_topic(topics.user_actions_rejected, 2, timeout_seconds=30, schema=schemas.REJECTED_ACTION)
