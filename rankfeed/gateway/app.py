@@ -5,13 +5,16 @@ limit → gunzip → envelope (:mod:`rankfeed.gateway.browser`) → JSON → rat
 time → enrichment → Avro → produce → wait for Kafka's acknowledgement → 202. The key is a secret one
 in ``X-Api-Key``, or a publishable one of a browser page there, in ``?write_key=`` or in the body.
 
+``POST /v1/erasure-requests`` (admin keys only) records a request to erase one user (:mod:`rankfeed.erasure`).
+
 Every refusal is an explicit status with a machine-readable list of problems; nothing is dropped silently:
 
 =====  =====================================================================================
 202    every accepted event was acknowledged by Kafka (a batch may list rejected events too)
 400    the body is not JSON, or not the gzip stream it is declared to be; ``X-Sent-At`` malformed
 401    no known key; a secret key outside ``X-Api-Key`` (``secret_key_exposed``); 403: the key may not be used
-       from this ``Origin`` (a publishable key from none), or a publishable key asked for more than writing
+       from this ``Origin`` (a publishable key from none), or a publishable key asked for more than writing, or
+       a write key for an erasure request (``admin_key_required``)
 413    body larger than ``max_body_bytes``, as sent or once decompressed
 415    neither JSON nor NDJSON (nor text/plain holding either, on the batch route), or a ``Content-Encoding``
        other than gzip
@@ -41,9 +44,10 @@ from typing import Any
 import orjson
 
 from rankfeed import asgi as http
-from rankfeed import schemas
+from rankfeed import avro, schemas
 from rankfeed.asgi import Headers, Receive, Scope, Send
 from rankfeed.gateway import browser, compression
+from rankfeed.gateway.contract import field_rules
 from rankfeed.gateway.decoding import DecodeFailed, TypedDecoder
 from rankfeed.gateway.encoding import RecordEncoder
 from rankfeed.gateway.enrich import Enricher, RequestContext, ServerFields, warm_up
@@ -61,7 +65,7 @@ from rankfeed.gateway.metrics import CONTENT_TYPE as METRICS_CONTENT_TYPE
 from rankfeed.gateway.metrics import GatewayMetrics
 from rankfeed.gateway.openapi import openapi_document
 from rankfeed.gateway.privacy import NOT_JSON, Pseudonymizer, has_consent, judge_consent, opted_out
-from rankfeed.gateway.security import ApiKeys, Client, Cors, RateLimiter
+from rankfeed.gateway.security import AdminKeys, ApiKeys, Client, Cors, RateLimiter
 from rankfeed.gateway.settings import CONFIG_FILE_ENV, GatewaySettings
 from rankfeed.gateway.validation import GATEWAY_CLOCK, EventValidator, Problem, validate_all
 from rankfeed.settings import load_settings
@@ -76,7 +80,13 @@ _BURST_FACTOR = 4
 
 SINGLE = "/v1/actions"
 BATCH = "/v1/actions/batch"
-_ROUTES = frozenset({SINGLE, BATCH, "/healthz", "/readyz", "/metrics", "/openapi.json"})
+#: Administrative: record a request to erase a user (admin keys only; see :mod:`rankfeed.erasure`).
+ERASURE = "/v1/erasure-requests"
+_ROUTES = frozenset({SINGLE, BATCH, ERASURE, "/healthz", "/readyz", "/metrics", "/openapi.json"})
+#: An erasure request's body is one small JSON object.
+_ERASURE_BODY_BYTES = 4096
+#: The longest user id the contract accepts.
+_MAX_USER_ID = next(rule.max_length for rule in field_rules(schemas.USER_ACTION) if rule.name == "user_id") or 128
 _NDJSON = b"application/x-ndjson"
 #: What the time window is checked against when the client sent ``X-Sent-At`` (for the problem messages).
 _SENT_AT_CLOCK = "X-Sent-At (the client's clock when it sent the request)"
@@ -133,6 +143,7 @@ class Gateway:
         self.metrics = metrics if metrics is not None else GatewayMetrics()
         self.sink = KafkaSink(settings, on_delivery_error=self._count_delivery_error)
         self.keys = ApiKeys(settings.api_keys, settings.publishable_keys)
+        self.admin_keys = AdminKeys(settings.admin_keys)
         self.cors = Cors(settings)
         self.limiter = RateLimiter(settings.rate_limit_events_per_second, settings.rate_limit_burst_events)
         self.validator = EventValidator(
@@ -295,6 +306,10 @@ class Gateway:
             if method == "OPTIONS":
                 return await self._preflight(send, origin, response_headers)
             raise Refused(405, "method_not_allowed", f"{route} accepts POST (and OPTIONS for CORS preflight)")
+        if route == ERASURE:
+            if method != "POST":
+                raise Refused(405, "method_not_allowed", f"{route} accepts POST")
+            return await self._erasure_request(receive, send, headers, response_headers)
         if route == "other":
             raise Refused(404, "not_found", f"no route {scope['path']}; see /openapi.json")
         if method != "GET":
@@ -592,9 +607,10 @@ class Gateway:
             )
         return events
 
-    async def _produce(self, messages: list[tuple[bytes, bytes]], started: float) -> None:
-        """Produce and wait for Kafka's acknowledgement, at most until the request deadline."""
-        future = self.sink.produce(self.topic, messages)
+    async def _produce(self, messages: list[tuple[bytes, bytes]], started: float, topic: str | None = None) -> None:
+        """Produce to ``topic`` (user-actions by default) and wait for Kafka's acknowledgement, at most until the
+        request deadline."""
+        future = self.sink.produce(topic or self.topic, messages)
         remaining = self.settings.request_deadline_seconds - (time.monotonic() - started)
         timer = asyncio.get_running_loop().call_later(max(0.0, remaining), _expire, future)
         try:
@@ -620,6 +636,60 @@ class Gateway:
             }
         )
         await http.respond(send, status, body, headers)
+
+    # -- erasure ----------------------------------------------------------------------------------
+
+    async def _erasure_request(
+        self, receive: Receive, send: Send, headers: dict[bytes, bytes], response_headers: Headers
+    ) -> Outcome:
+        """Record a request to erase the body's ``user_id`` on the erasure-requests topic, keyed by its pseudonym,
+        once Kafka acknowledged it: the labelling job drops the user's actions from then on, and ``rankfeed
+        forget`` rewrites the Parquet datasets."""
+        started = time.monotonic()
+        presented = headers.get(b"x-api-key")
+        admin = self.admin_keys.authenticate(presented)
+        if admin is None:
+            if self.keys.authenticate(presented) is not None:
+                raise Refused(403, "admin_key_required", f"{ERASURE} needs an admin key; write keys may only write")
+            raise Refused(401, "unauthorized", "send an admin key in the X-Api-Key header")
+        try:
+            body = await http.read_body(receive, _ERASURE_BODY_BYTES, self.settings.request_deadline_seconds)
+        except http.BodyTooLarge:
+            raise Refused(413, "payload_too_large", f"the body may have at most {_ERASURE_BODY_BYTES} bytes") from None
+        except TimeoutError:
+            raise Refused(408, "request_timeout", "the body did not arrive in time") from None
+        try:
+            request = orjson.loads(body)
+        except orjson.JSONDecodeError:
+            request = None
+        user_id = request.get("user_id") if isinstance(request, dict) and len(request) == 1 else None
+        if not isinstance(user_id, str) or not 1 <= len(user_id) <= _MAX_USER_ID:
+            raise Refused(
+                422,
+                "invalid_erasure_request",
+                f'send {{"user_id": "…"}}: the user id as the site sends it, 1 to {_MAX_USER_ID} characters',
+            )
+        pseudonym = self.pseudonymizer.user_id(user_id)
+        requested_at = time.time_ns() // 1_000_000
+        record = {
+            "user_id": pseudonym,
+            "requested_at": requested_at,
+            "completed_at": None,
+            "files_rewritten": None,
+            "rows_removed": None,
+        }
+        message = (pseudonym.encode(), avro.encode(record, schemas.ERASURE_REQUEST))
+        try:
+            await self._produce([message], started, self.settings.topics.erasure_requests)
+        except Unavailable as unavailable:
+            raise Refused(503, unavailable.reason, f"{unavailable}; retry", self.settings.retry_after_seconds) from None
+        detail = (
+            "recorded: the pipeline drops the user's actions from now on; run `rankfeed forget --stored "
+            f"{pseudonym}` to rewrite the Parquet datasets"
+        )
+        answer = {"user_id": pseudonym, "requested_at": requested_at, "detail": detail}
+        await http.respond(send, 202, http.json_body(answer), response_headers)
+        return Outcome(202, client=admin)
 
     # -- the optional rejected topic ------------------------------------------------------------
 

@@ -16,7 +16,7 @@ import math
 import time
 from dataclasses import dataclass
 
-from rankfeed.gateway.settings import ConsentPolicy, GatewaySettings, PublishableKey, WriteKey
+from rankfeed.gateway.settings import AdminKey, ConsentPolicy, GatewaySettings, PublishableKey, WriteKey
 
 
 def _digest(key: str | bytes) -> bytes:
@@ -59,6 +59,17 @@ class ApiKeys:
 
     def authenticate(self, presented: bytes | str | None) -> Client | None:
         """The client of a key of either kind, None when it is unknown or empty."""
+        if not presented:
+            return None
+        return self._by_digest.get(_digest(presented))
+
+
+class AdminKeys:
+    def __init__(self, keys: tuple[AdminKey, ...]) -> None:
+        self._by_digest = {_digest(key.key.get_secret_value()): key.name for key in keys}
+
+    def authenticate(self, presented: bytes | None) -> str | None:
+        """The name of the admin key presented, None when it is unknown or empty."""
         if not presented:
             return None
         return self._by_digest.get(_digest(presented))

@@ -52,6 +52,20 @@ class WriteKey(Frozen):
         return self
 
 
+class AdminKey(Frozen):
+    """A key for administrative requests (``POST /v1/erasure-requests``), sent in ``X-Api-Key`` by an operator's
+    tool or a back office; it cannot write events, and write keys cannot make administrative requests."""
+
+    name: str = Field(min_length=1, description="Shown in logs and metrics instead of the key")
+    key: SecretStr
+
+    @model_validator(mode="after")
+    def _key_is_long_enough(self) -> AdminKey:
+        if len(self.key.get_secret_value()) < 16:
+            raise ValueError(f"admin key {self.name!r} is shorter than 16 characters; generate a longer random key")
+        return self
+
+
 class PublishableKey(Frozen):
     """A write-only key for browser pages: public by design (it is in the page's HTML), so it is bound to
     the page's origins, may only write events, and may travel in the query string (``?write_key=``) or the
@@ -90,6 +104,8 @@ class GatewaySettings(_Settings):
     api_keys: tuple[WriteKey, ...] = ()
     #: Keys for browser pages (see ``PublishableKey``), kept apart from the secret ``api_keys``.
     publishable_keys: tuple[PublishableKey, ...] = ()
+    #: Keys for administrative requests (erasure of a user); see ``AdminKey``.
+    admin_keys: tuple[AdminKey, ...] = ()
     #: Origins whose browser pages may call the API (CORS preflight); each key narrows this further.
     cors_allowed_origins: tuple[str, ...] = ()
     #: How long a browser may cache a preflight answer (``Access-Control-Max-Age``; Chromium caps it at 7200).
@@ -164,9 +180,9 @@ class GatewaySettings(_Settings):
                 f"({self.max_in_flight_events}): a full batch could never be produced"
             )
         keys: tuple[WriteKey | PublishableKey, ...] = (*self.api_keys, *self.publishable_keys)
-        names = [key.name for key in keys]
+        names = [key.name for key in (*keys, *self.admin_keys)]
         if len(names) != len(set(names)):
-            raise ValueError(f"api_keys and publishable_keys names must be unique, got {names}")
+            raise ValueError(f"api_keys, publishable_keys and admin_keys names must be unique, got {names}")
         for key in keys:
             outside = sorted(set(key.allowed_origins) - set(self.cors_allowed_origins))
             if outside:

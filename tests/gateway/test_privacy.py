@@ -12,7 +12,7 @@ import yaml
 
 from rankfeed import avro, schemas
 from rankfeed.gateway.privacy import NOT_JSON, Pseudonymizer, judge_consent, opted_out, pseudonymize
-from rankfeed.gateway.settings import ConsentPolicy, GatewaySettings, PublishableKey, WriteKey
+from rankfeed.gateway.settings import AdminKey, ConsentPolicy, GatewaySettings, PublishableKey, WriteKey
 from rankfeed.gateway.validation import Problem
 from rankfeed.settings import REPO_ROOT, Topics
 from tests.conftest import ReadTopic
@@ -136,6 +136,7 @@ def test_the_readme_configuration_is_valid_gateway_settings() -> None:
     policies = {key.name: key.consent_policy for key in (*settings.publishable_keys, *settings.api_keys)}
     assert policies == {"web": "require", "backend": "anonymize"}
     assert settings.user_id_hmac_key is not None and settings.publish_rejected
+    assert [key.name for key in settings.admin_keys] == ["privacy-office"]
 
 
 def test_browser_keys_anonymize_and_server_keys_ignore_by_default() -> None:
@@ -217,3 +218,29 @@ def test_refused_events_without_consent_keep_no_pseudonym_under_a_key_that_looks
     records = read_topic(topics.user_actions_rejected, 3, timeout_seconds=30, schema=schemas.REJECTED_ACTION)
     (gpc,) = [record for record in records if record["event_id"] == opted_out["event_id"]]
     assert orjson.loads(gpc["raw_value"])["user_id"] is None
+
+
+def test_an_admin_key_records_an_erasure_request_under_the_pseudonym(
+    start_gateway: GatewayFactory, topics: Topics, read_topic: ReadTopic
+) -> None:
+    admin = "privacy-admin-key-0123456789"
+    running = start_gateway(admin_keys=(AdminKey(name="dpo", key=admin),), user_id_hmac_key=KEY.decode())
+    wait_until_ready(running)
+    answer = running.post("/v1/erasure-requests", {"user_id": RAW}, key=admin)
+    assert answer.status_code == 202, answer.text
+    assert answer.json()["user_id"] == pseudonymize(KEY, RAW)
+    (record,) = read_topic(topics.erasure_requests, 1, timeout_seconds=30, schema=schemas.ERASURE_REQUEST)
+    assert (record["user_id"], record["completed_at"]) == (pseudonymize(KEY, RAW), None)
+    refused = {
+        "write key": running.post("/v1/erasure-requests", {"user_id": RAW}),
+        "no key": running.post("/v1/erasure-requests", {"user_id": RAW}, key=None),
+        "no user": running.post("/v1/erasure-requests", {"user": RAW}, key=admin),
+        "events": running.post("/v1/actions", _back(), key=admin),
+    }
+    problems = {name: (r.status_code, r.json()["errors"][0]["problem"]) for name, r in refused.items()}
+    assert problems == {
+        "write key": (403, "admin_key_required"),
+        "no key": (401, "unauthorized"),
+        "no user": (422, "invalid_erasure_request"),
+        "events": (401, "unauthorized"),
+    }
