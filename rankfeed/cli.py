@@ -225,9 +225,12 @@ def demo(
 
 @app.command("forget")
 def forget(
-    user_id: Annotated[str, typer.Option("--user-id", help="the user id as the site knows it")],
+    user_id: Annotated[str | None, typer.Option("--user-id", help="the user id as the site knows it")] = None,
     stored: Annotated[
         bool, typer.Option("--stored", help="USER_ID is already the stored pseudonym (as in the datasets)")
+    ] = False,
+    pending: Annotated[
+        bool, typer.Option("--pending", help="every open request of the erasure-requests topic (HTTP ones)")
     ] = False,
     config: ConfigOption = None,
 ) -> None:
@@ -237,23 +240,30 @@ def forget(
     Topics forget the user by their retention (see the README's Privacy section).
     """
     from rankfeed.erasure import forget as erase
-    from rankfeed.erasure import stored_user_id
+    from rankfeed.erasure import open_requests, stored_user_id
     from rankfeed.producer import ProduceError
     from rankfeed.settings import ErasureSettings
 
-    settings = load_settings(ErasureSettings, config)
-    pseudonym = user_id if stored else stored_user_id(settings, user_id)
-    try:
-        forgotten = erase(settings, pseudonym)
-    except ProduceError as error:
-        _fail(error)
+    if (user_id is None) == (not pending):
+        _fail(ValueError("give --user-id U, or --pending for the open requests, not both"))
         return
-    for report in forgotten.datasets:
-        console.print(
-            f"{report.dataset}: {report.rows_removed} rows removed, {report.files_rewritten} files rewritten, "
-            f"{report.files_removed} removed (of {report.files_read})"
-        )
-    console.print(f"erased {pseudonym}: {forgotten.rows_removed} rows from {forgotten.files_rewritten} files")
+    settings = load_settings(ErasureSettings, config)
+    try:
+        if user_id is not None:
+            pseudonyms = [user_id if stored else stored_user_id(settings, user_id)]
+        else:
+            pseudonyms = open_requests(settings)
+            console.print(f"{len(pseudonyms)} open erasure requests")
+        for pseudonym in pseudonyms:
+            forgotten = erase(settings, pseudonym)
+            for report in forgotten.datasets:
+                console.print(
+                    f"{report.dataset}: {report.rows_removed} rows removed, {report.files_rewritten} files "
+                    f"rewritten, {report.files_removed} removed (of {report.files_read})"
+                )
+            console.print(f"erased {pseudonym}: {forgotten.rows_removed} rows from {forgotten.files_rewritten} files")
+    except (ProduceError, TimeoutError) as error:
+        _fail(error)
 
 
 @app.command("retention")

@@ -36,6 +36,7 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from rankfeed import avro, schemas
+from rankfeed.consumer import committed_reader, read_to_end
 from rankfeed.datasets import EVENTS_DATASET, LTR_DATASET, SESSIONS_DATASET
 from rankfeed.gateway.privacy import pseudonymize
 from rankfeed.producer import ProduceError, make_producer
@@ -211,3 +212,22 @@ def _record(producer: Any, topic: str, record: dict[str, Any]) -> None:
     producer.produce(topic, value, key=record["user_id"].encode(), on_delivery=delivered)
     if producer.flush(30) != 0 or failures:
         raise ProduceError(f"Kafka did not acknowledge the erasure request on {topic} ({failures or 'timeout'}); retry")
+
+
+def open_requests(settings: ErasureSettings, timeout_seconds: float = 30.0) -> list[str]:
+    """The users (pseudonyms) whose last record on ``topics.erasure_requests`` is a request not yet completed
+    (taken by ``POST /v1/erasure-requests``, or a ``forget`` that did not finish), in the order first seen.
+
+    Reads the topic from its start to its end as it was when called; raises ``TimeoutError`` when that takes
+    longer than ``timeout_seconds``."""
+    consumer = committed_reader(settings.kafka.bootstrap_servers, "erasure-requests")
+    try:
+        messages = read_to_end(consumer, settings.topics.erasure_requests, timeout_seconds)
+    finally:
+        consumer.close()
+    completed: dict[str, bool] = {}
+    for message in messages:
+        if message.value() is not None:
+            record = avro.decode(message.value(), schemas.ERASURE_REQUEST)
+            completed[record["user_id"]] = record["completed_at"] is not None
+    return [user for user, done in completed.items() if not done]

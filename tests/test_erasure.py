@@ -14,7 +14,7 @@ import pyarrow.parquet as pq
 import pytest
 from typer.testing import CliRunner
 
-from rankfeed import pipeline, schemas
+from rankfeed import avro, pipeline, schemas
 from rankfeed.cli import app
 from rankfeed.datasets import EVENTS_DATASET, LTR_DATASET, SESSIONS_DATASET
 from rankfeed.erasure import (
@@ -24,6 +24,7 @@ from rankfeed.erasure import (
     erase_users,
     forget,
     oldest_day_kept,
+    open_requests,
 )
 from rankfeed.gateway.privacy import pseudonymize
 from rankfeed.local.stack import Stack
@@ -262,3 +263,33 @@ def test_forget_while_the_pipeline_runs_erases_the_user_and_the_job_goes_on_exac
         assert set(pipeline.states(stack.flink, job_ids).values()) == {"RUNNING"}
     finally:
         pipeline.cancel(stack.flink, job_ids)
+
+
+def test_forget_pending_completes_the_open_requests_of_the_topic(
+    tmp_path: Path, bootstrap_servers: str, topics: Topics, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    _write(tmp_path / EVENTS_DATASET / "dt=2026-12-01" / "hr=10" / "part-0", [ERASED, KEPT])
+    producer = make_producer(bootstrap_servers)
+    for user, completed in ((KEPT, 1), (ERASED, None)):
+        record = {
+            "user_id": user,
+            "requested_at": 1,
+            "completed_at": completed,
+            "files_rewritten": None,
+            "rows_removed": None,
+        }
+        producer.produce(topics.erasure_requests, avro.encode(record, schemas.ERASURE_REQUEST), key=user.encode())
+    assert producer.flush(30) == 0
+    monkeypatch.setenv("RANKFEED_PARQUET_DIR", str(tmp_path))
+    monkeypatch.setenv("RANKFEED_TOPICS", json.dumps(topics.model_dump()))
+    monkeypatch.setenv("RANKFEED_KAFKA__BOOTSTRAP_SERVERS", bootstrap_servers)
+    settings = ErasureSettings()
+    assert open_requests(settings) == [ERASED]
+
+    result = CliRunner().invoke(app, ["forget", "--pending"], terminal_width=200)
+
+    assert result.exit_code == 0, result.output
+    assert "1 open erasure requests" in result.output and f"erased {ERASED}: 1 rows" in result.output
+    assert [row["user_id"] for rows in _rows(tmp_path).values() for row in rows] == [KEPT]
+    assert open_requests(settings) == []
+    assert CliRunner().invoke(app, ["forget"]).exit_code == 1

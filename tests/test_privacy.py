@@ -30,10 +30,10 @@ import orjson
 import pyarrow.parquet as pq
 import pytest
 import yaml
-from confluent_kafka import Consumer, TopicPartition
 from confluent_kafka.admin import AdminClient
 
 from rankfeed import pipeline, schemas
+from rankfeed.consumer import committed_reader, read_to_end
 from rankfeed.datasets import EVENTS_DATASET, LTR_DATASET, SESSIONS_DATASET
 from rankfeed.export import dataset_path, open_dataset
 from rankfeed.gateway.privacy import pseudonymize
@@ -136,35 +136,17 @@ def _invalid_events(raw: str, session: str) -> list[dict[str, Any]]:
 
 def _read_everything(bootstrap: str, topic: str) -> list[bytes]:
     """Keys, values and headers of every record of ``topic``, aborted transactions included."""
-    consumer = Consumer(
-        {
-            "bootstrap.servers": bootstrap,
-            "group.id": f"privacy-scan-{uuid.uuid4().hex[:8]}",
-            "isolation.level": "read_uncommitted",
-            "enable.auto.commit": False,
-        }
-    )
+    consumer = committed_reader(bootstrap, "privacy-scan", **{"isolation.level": "read_uncommitted"})
     try:
-        partitions = consumer.list_topics(topic, timeout=10).topics[topic].partitions
-        ends = {p: consumer.get_watermark_offsets(TopicPartition(topic, p), timeout=10)[1] for p in partitions}
-        consumer.assign([TopicPartition(topic, p, 0) for p, end in ends.items() if end > 0])
-        remaining = {p: end for p, end in ends.items() if end > 0}
-        found: list[bytes] = []
-        deadline = time.monotonic() + 60
-        while remaining and time.monotonic() < deadline:
-            message = consumer.poll(0.5)
-            if message is not None and not message.error():
-                parts = [message.key() or b"", message.value() or b""]
-                parts += [name.encode() + (value or b"") for name, value in message.headers() or []]
-                found.append(b"\0".join(parts))
-            # The position passes transaction markers too, which are no messages.
-            for position in consumer.position([TopicPartition(topic, p) for p in remaining]):
-                if position.offset >= remaining[position.partition]:
-                    remaining.pop(position.partition)
-        assert not remaining, f"could not read {topic} to its end: partitions {sorted(remaining)} left"
-        return found
+        messages = read_to_end(consumer, topic)
     finally:
         consumer.close()
+    found = []
+    for message in messages:
+        parts = [message.key() or b"", message.value() or b""]
+        parts += [name.encode() + (value or b"") for name, value in message.headers() or []]
+        found.append(b"\0".join(parts))
+    return found
 
 
 def _wait(condition: Any, what: str, timeout_seconds: float = 240.0) -> None:

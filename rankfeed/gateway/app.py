@@ -684,8 +684,8 @@ class Gateway:
         except Unavailable as unavailable:
             raise Refused(503, unavailable.reason, f"{unavailable}; retry", self.settings.retry_after_seconds) from None
         detail = (
-            "recorded: the pipeline drops the user's actions from now on; run `rankfeed forget --stored "
-            f"{pseudonym}` to rewrite the Parquet datasets"
+            "recorded: the pipeline drops the user's actions from now on; `rankfeed forget --pending` rewrites "
+            "the Parquet datasets"
         )
         answer = {"user_id": pseudonym, "requested_at": requested_at, "detail": detail}
         await http.respond(send, 202, http.json_body(answer), response_headers)
