@@ -225,6 +225,70 @@ def demo(
         _fail(RuntimeError("the job produced no output; see the Flink web UI and build/local/flink/log"))
 
 
+@app.command("forget")
+def forget(
+    user_id: Annotated[str | None, typer.Option("--user-id", help="the user id as the site knows it")] = None,
+    stored: Annotated[
+        bool, typer.Option("--stored", help="USER_ID is already the stored pseudonym (as in the datasets)")
+    ] = False,
+    pending: Annotated[
+        bool, typer.Option("--pending", help="every open request of the erasure-requests topic (HTTP ones)")
+    ] = False,
+    config: ConfigOption = None,
+) -> None:
+    """Erase one user (GDPR art. 17) from the Parquet datasets, recorded on the erasure-requests topic.
+
+    The user's pseudonym is computed with user_id_hmac_key (RANKFEED_USER_ID_HMAC_KEY, the gateway's key).
+    Topics forget the user by their retention (see the README's Privacy section).
+    """
+    from rankfeed.erasure import forget as erase
+    from rankfeed.erasure import open_requests, stored_user_id
+    from rankfeed.producer import ProduceError
+    from rankfeed.settings import ErasureSettings
+
+    if (user_id is None) == (not pending):
+        _fail(ValueError("give --user-id U, or --pending for the open requests, not both"))
+        return
+    settings = load_settings(ErasureSettings, config)
+    try:
+        if user_id is not None:
+            pseudonyms = [user_id if stored else stored_user_id(settings, user_id)]
+        else:
+            pseudonyms = open_requests(settings)
+            console.print(f"{len(pseudonyms)} open erasure requests")
+        for pseudonym in pseudonyms:
+            forgotten = erase(settings, pseudonym)
+            for report in forgotten.datasets:
+                console.print(
+                    f"{report.dataset}: {report.rows_removed} rows removed, {report.files_rewritten} files "
+                    f"rewritten, {report.files_removed} removed (of {report.files_read})"
+                )
+            console.print(f"erased {pseudonym}: {forgotten.rows_removed} rows from {forgotten.files_rewritten} files")
+    except (ProduceError, TimeoutError) as error:
+        _fail(error)
+
+
+@app.command("retention")
+def retention(
+    days: Annotated[int, typer.Option("--days", help="keep today's partitions and those of the days before")],
+    config: ConfigOption = None,
+) -> None:
+    """Delete the Parquet datasets' day partitions (dt=YYYY-MM-DD) older than DAYS days."""
+    from rankfeed.erasure import drop_partitions_before, oldest_day_kept
+    from rankfeed.settings import ErasureSettings
+
+    settings = load_settings(ErasureSettings, config)
+    try:
+        oldest = oldest_day_kept(datetime.now(UTC).date(), days)
+        reports = drop_partitions_before(settings.parquet_dir, oldest)
+    except (ValueError, FileNotFoundError) as error:
+        _fail(error)
+        return
+    for report in reports:
+        console.print(f"{report.dataset}: dropped {len(report.days_dropped)} days {', '.join(report.days_dropped)}")
+    console.print(f"kept {oldest.isoformat()} and later")
+
+
 @app.command("ddl")
 def ddl(schema: Annotated[str, typer.Argument(help="schema name, e.g. user_action")] = "user_action") -> None:
     """Print the Flink column definitions generated from schemas/avro/<schema>.avsc."""

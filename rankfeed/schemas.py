@@ -34,6 +34,7 @@ HOTEL_FEATURES = "hotel_features"
 POSITION_PROPENSITIES = "position_propensities"
 REJECTED_ACTION = "rejected_action"
 SEARCH_EXPOSURES = "search_exposures"
+ERASURE_REQUEST = "erasure_request"
 
 _PRIMITIVE_TO_FLINK = {
     "string": "STRING",

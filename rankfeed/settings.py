@@ -33,12 +33,16 @@ class Frozen(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
 
+#: How long the append-only topics keep records by default: a week (``StackSettings.topic_retention_hours``).
+DEFAULT_RETENTION_MS = 7 * 24 * 3600 * 1000
+
+
 class TopicSpec(Frozen):
     """How one Kafka topic is created."""
 
     partitions: int = Field(default=3, ge=1)
     cleanup_policy: Literal["delete", "compact"] = "delete"
-    retention_ms: int | None = Field(default=7 * 24 * 3600 * 1000, description="None keeps the broker default")
+    retention_ms: int | None = Field(default=DEFAULT_RETENTION_MS, description="None keeps the broker default")
 
 
 class Topics(Frozen):
@@ -58,18 +62,22 @@ class Topics(Frozen):
     dlq: str = "user-actions-dlq"
     #: Payloads the gateway refused, with the reasons (when its ``publish_rejected`` is on).
     user_actions_rejected: str = "user-actions-rejected"
+    #: Requests to erase a user (``rankfeed forget``), keyed by the user's pseudonym: compacted, kept forever.
+    erasure_requests: str = "erasure-requests"
 
     def with_suffix(self, suffix: str) -> Topics:
         """The same topics under names ending in ``-suffix``: isolation for tests and parallel demos."""
         return Topics(**{field: f"{name}-{suffix}" for field, name in self.model_dump().items()})
 
-    def specs(self) -> dict[str, TopicSpec]:
-        """Partitions and cleanup policy of each topic, as the local stack creates them."""
-        specs = {name: TopicSpec() for name in self.model_dump().values()}
-        specs[self.user_actions] = TopicSpec(partitions=6)
+    def specs(self, retention_ms: int = DEFAULT_RETENTION_MS) -> dict[str, TopicSpec]:
+        """Partitions, cleanup policy and retention of each topic, as the local stack creates them: the
+        append-only ones keep records ``retention_ms``, the compacted ones keep the last record of each key."""
+        specs = {name: TopicSpec(retention_ms=retention_ms) for name in self.model_dump().values()}
+        specs[self.user_actions] = TopicSpec(partitions=6, retention_ms=retention_ms)
         specs[self.hotel_features] = TopicSpec(partitions=3, cleanup_policy="compact", retention_ms=None)
         # One record per method is all a reader needs: the latest θ, keyed by method.
         specs[self.position_propensities] = TopicSpec(partitions=1, cleanup_policy="compact", retention_ms=None)
+        specs[self.erasure_requests] = TopicSpec(partitions=1, cleanup_policy="compact", retention_ms=None)
         return specs
 
 
@@ -120,6 +128,9 @@ class StackSettings(_Settings):
     #: The local gateway's write key; for this machine only (production keys come from GatewaySettings).
     gateway_api_key: SecretStr = SecretStr("rankfeed-local-demo-key")
     gateway_max_future_skew_seconds: float = 86_400.0
+    #: How long the append-only topics keep records (``retention.ms`` when the stack creates them): erasure from
+    #: them is by this retention. Keep the gateway's ``max_event_age_seconds`` at most this.
+    topic_retention_hours: float = Field(default=DEFAULT_RETENTION_MS / 3_600_000, gt=0)
     state_dir: Path = BUILD_DIR / "local"
     jars_dir: Path = BUILD_DIR / "jars"
     topics: Topics = Topics()
@@ -137,6 +148,18 @@ class StackSettings(_Settings):
     def flink_metrics_ports(self) -> range:
         """The reporter's port range: one port for the JobManager and one for each of up to three TaskManagers."""
         return range(self.flink_metrics_port, self.flink_metrics_port + 4)
+
+
+class ErasureSettings(_Settings):
+    """``rankfeed forget`` and ``rankfeed retention``: where users' data is kept, and the gateway's user-id key."""
+
+    kafka: KafkaSettings = KafkaSettings()
+    topics: Topics = Topics()
+    #: The lake job's ``parquet_dir``.
+    parquet_dir: Path = BUILD_DIR / "local" / "data"
+    #: The gateway's ``user_id_hmac_key``: a user id is erased by its pseudonym, computed with it. Unset: user
+    #: ids were stored as sent (the gateway had no key either).
+    user_id_hmac_key: SecretStr | None = None
 
 
 class JobSettings(_Settings):

@@ -109,6 +109,14 @@ def test_compose_has_the_services() -> None:
     assert {"kafka", "jobmanager", "taskmanager", "gateway"} <= _services().keys()
 
 
+def test_kafka_init_creates_every_topic_of_the_settings() -> None:
+    from rankfeed.settings import Topics
+
+    script = "\n".join(str(part) for part in _services()["kafka-init"]["command"])
+    created = {line.split()[1] for line in script.splitlines() if line.strip().startswith("create ")}
+    assert created == set(Topics().specs())
+
+
 def test_compose_build_dockerfiles_exist() -> None:
     dockerfiles = {}
     for name, service in _services().items():

@@ -5,13 +5,16 @@ limit → gunzip → envelope (:mod:`rankfeed.gateway.browser`) → JSON → rat
 time → enrichment → Avro → produce → wait for Kafka's acknowledgement → 202. The key is a secret one
 in ``X-Api-Key``, or a publishable one of a browser page there, in ``?write_key=`` or in the body.
 
+``POST /v1/erasure-requests`` (admin keys only) records a request to erase one user (:mod:`rankfeed.erasure`).
+
 Every refusal is an explicit status with a machine-readable list of problems; nothing is dropped silently:
 
 =====  =====================================================================================
 202    every accepted event was acknowledged by Kafka (a batch may list rejected events too)
 400    the body is not JSON, or not the gzip stream it is declared to be; ``X-Sent-At`` malformed
 401    no known key; a secret key outside ``X-Api-Key`` (``secret_key_exposed``); 403: the key may not be used
-       from this ``Origin`` (a publishable key from none), or a publishable key asked for more than writing
+       from this ``Origin`` (a publishable key from none), or a publishable key asked for more than writing, or
+       a write key for an erasure request (``admin_key_required``)
 413    body larger than ``max_body_bytes``, as sent or once decompressed
 415    neither JSON nor NDJSON (nor text/plain holding either, on the batch route), or a ``Content-Encoding``
        other than gzip
@@ -44,6 +47,7 @@ from rankfeed import asgi as http
 from rankfeed import avro, schemas
 from rankfeed.asgi import Headers, Receive, Scope, Send
 from rankfeed.gateway import browser, compression
+from rankfeed.gateway.contract import field_rules
 from rankfeed.gateway.decoding import DecodeFailed, TypedDecoder
 from rankfeed.gateway.encoding import RecordEncoder
 from rankfeed.gateway.enrich import Enricher, RequestContext, ServerFields, warm_up
@@ -60,9 +64,10 @@ from rankfeed.gateway.logs import AccessLog, configure
 from rankfeed.gateway.metrics import CONTENT_TYPE as METRICS_CONTENT_TYPE
 from rankfeed.gateway.metrics import GatewayMetrics
 from rankfeed.gateway.openapi import openapi_document
-from rankfeed.gateway.security import ApiKeys, Client, Cors, RateLimiter
+from rankfeed.gateway.privacy import NOT_JSON, Pseudonymizer, has_consent, judge_consent, opted_out
+from rankfeed.gateway.security import AdminKeys, ApiKeys, Client, Cors, RateLimiter
 from rankfeed.gateway.settings import CONFIG_FILE_ENV, GatewaySettings
-from rankfeed.gateway.validation import GATEWAY_CLOCK, EventValidator, Problem, parse_timestamp, validate_all
+from rankfeed.gateway.validation import GATEWAY_CLOCK, EventValidator, Problem, validate_all
 from rankfeed.settings import load_settings
 
 log = logging.getLogger(__name__)
@@ -75,7 +80,13 @@ _BURST_FACTOR = 4
 
 SINGLE = "/v1/actions"
 BATCH = "/v1/actions/batch"
-_ROUTES = frozenset({SINGLE, BATCH, "/healthz", "/readyz", "/metrics", "/openapi.json"})
+#: Administrative: record a request to erase a user (admin keys only; see :mod:`rankfeed.erasure`).
+ERASURE = "/v1/erasure-requests"
+_ROUTES = frozenset({SINGLE, BATCH, ERASURE, "/healthz", "/readyz", "/metrics", "/openapi.json"})
+#: An erasure request's body is one small JSON object.
+_ERASURE_BODY_BYTES = 4096
+#: The longest user id the contract accepts.
+_MAX_USER_ID = next(rule.max_length for rule in field_rules(schemas.USER_ACTION) if rule.name == "user_id") or 128
 _NDJSON = b"application/x-ndjson"
 #: What the time window is checked against when the client sent ``X-Sent-At`` (for the problem messages).
 _SENT_AT_CLOCK = "X-Sent-At (the client's clock when it sent the request)"
@@ -132,6 +143,7 @@ class Gateway:
         self.metrics = metrics if metrics is not None else GatewayMetrics()
         self.sink = KafkaSink(settings, on_delivery_error=self._count_delivery_error)
         self.keys = ApiKeys(settings.api_keys, settings.publishable_keys)
+        self.admin_keys = AdminKeys(settings.admin_keys)
         self.cors = Cors(settings)
         self.limiter = RateLimiter(settings.rate_limit_events_per_second, settings.rate_limit_burst_events)
         self.validator = EventValidator(
@@ -139,7 +151,8 @@ class Gateway:
             max_age_ms=round(settings.max_event_age_seconds * 1000),
         )
         hmac_key = settings.user_id_hmac_key
-        self.enricher = Enricher(hmac_key.get_secret_value().encode() if hmac_key is not None else None)
+        self.pseudonymizer = Pseudonymizer(hmac_key.get_secret_value().encode() if hmac_key is not None else None)
+        self.enricher = Enricher(self.pseudonymizer)
         self.decoder = TypedDecoder(
             max_batch_events=settings.max_batch_events,
             max_future_skew_ms=round(settings.max_future_skew_seconds * 1000),
@@ -176,6 +189,7 @@ class Gateway:
         self._gauge_task = asyncio.create_task(self._update_gauges())
         self._lag_task = asyncio.create_task(self._probe_loop_lag())
         self.heartbeats.start()
+        self.pseudonymizer.warn_if_off()
         log.info(
             "gateway started",
             extra={
@@ -292,6 +306,10 @@ class Gateway:
             if method == "OPTIONS":
                 return await self._preflight(send, origin, response_headers)
             raise Refused(405, "method_not_allowed", f"{route} accepts POST (and OPTIONS for CORS preflight)")
+        if route == ERASURE:
+            if method != "POST":
+                raise Refused(405, "method_not_allowed", f"{route} accepts POST")
+            return await self._erasure_request(receive, send, headers, response_headers)
         if route == "other":
             raise Refused(404, "not_found", f"no route {scope['path']}; see /openapi.json")
         if method != "GET":
@@ -407,14 +425,22 @@ class Gateway:
 
         # Timestamps are checked against the client's clock at sending when it said (X-Sent-At), else ours.
         reference_ms = window_reference(started_ms, sent_at_ms)
+        opt_out = opted_out(headers)
         valid = self._decode_all_valid(body, batch, ndjson, reference_ms)
         if valid is not None:
             self._rate_limit(client.name, len(valid))
             events: list[Any] = valid
             problems: list[Problem] = []
+            indexes = list(range(len(valid)))
         else:
             clock = GATEWAY_CLOCK if sent_at_ms is None else _SENT_AT_CLOCK
-            events, problems = self._validate_thoroughly(body, batch, ndjson, reference_ms, clock, client.name)
+            events, problems, indexes = self._validate_thoroughly(
+                body, batch, ndjson, reference_ms, clock, client, opt_out
+            )
+        consent = judge_consent(client.consent_policy, events, indexes, opt_out, client.name)
+        if consent.problems:
+            self.metrics.reject("consent_required", len(consent.problems))
+            events, problems = consent.kept, sorted(problems + consent.problems, key=_by_index)
         outcome = Outcome(202, client=client.name, rejected=len({problem.index for problem in problems}))
         if not events:
             outcome.status = 422
@@ -425,6 +451,10 @@ class Gateway:
         adjusted = derive_event_times(events, started_ms, sent_at_ms, settings.clamp_event_time)
         context = RequestContext(request_id, started_ms, _client_ip(scope), _user_agent(headers))
         event_ids, shared = self.enricher.enrich(events, context)
+        for event in consent.anonymous:
+            self.pseudonymizer.anonymize(event)
+        if consent.anonymous:
+            self.metrics.events_anonymized.inc(len(consent.anonymous))
         middle = self.encoder.encode_shared(shared)
         encode_head, encode_rest = self.encoder.encode_head, self.encoder.encode_rest
         messages = [(event.session_id.encode(), encode_head(event) + middle + encode_rest(event)) for event in events]
@@ -505,13 +535,14 @@ class Gateway:
         return events if decoder.acceptable(events, now_ms) else None
 
     def _validate_thoroughly(
-        self, body: bytes, batch: bool, ndjson: bool, now_ms: int, clock: str, client: str
-    ) -> tuple[list[Any], list[Problem]]:
-        """The slow path, for bodies the fast path refused: every problem of every event, and the valid events.
+        self, body: bytes, batch: bool, ndjson: bool, now_ms: int, clock: str, client: Client, opt_out: bool
+    ) -> tuple[list[Any], list[Problem], list[int]]:
+        """The slow path, for bodies the fast path refused: the valid events, every problem of every event, and
+        the valid events' indexes in the request.
 
         Timestamps are checked against ``now_ms``, the time on ``clock``."""
         parsed, parse_problems = self._parse(body, batch, ndjson)
-        self._rate_limit(client, len(parsed))
+        self._rate_limit(client.name, len(parsed))
         indexed = (
             enumerate(parsed)
             if not parse_problems
@@ -523,8 +554,10 @@ class Gateway:
         for problem in problems:
             self.metrics.reject(problem.problem)
         if problems and self.settings.publish_rejected:
-            self._publish_rejected(parsed, problems)
-        return [self.decoder.from_record(record) for record in records], problems
+            self._publish_rejected(parsed, problems, client, opt_out)
+        invalid = {problem.index for problem in problems}
+        indexes = [index for index in range(len(parsed)) if index not in invalid]
+        return [self.decoder.from_record(record) for record in records], problems, indexes
 
     def _parse(self, body: bytes, batch: bool, ndjson: bool) -> tuple[list[Any], list[Problem]]:
         """The events of the body, by index; an NDJSON line that is not JSON is a problem of its index.
@@ -574,9 +607,10 @@ class Gateway:
             )
         return events
 
-    async def _produce(self, messages: list[tuple[bytes, bytes]], started: float) -> None:
-        """Produce and wait for Kafka's acknowledgement, at most until the request deadline."""
-        future = self.sink.produce(self.topic, messages)
+    async def _produce(self, messages: list[tuple[bytes, bytes]], started: float, topic: str | None = None) -> None:
+        """Produce to ``topic`` (user-actions by default) and wait for Kafka's acknowledgement, at most until the
+        request deadline."""
+        future = self.sink.produce(topic or self.topic, messages)
         remaining = self.settings.request_deadline_seconds - (time.monotonic() - started)
         timer = asyncio.get_running_loop().call_later(max(0.0, remaining), _expire, future)
         try:
@@ -603,10 +637,64 @@ class Gateway:
         )
         await http.respond(send, status, body, headers)
 
+    # -- erasure ----------------------------------------------------------------------------------
+
+    async def _erasure_request(
+        self, receive: Receive, send: Send, headers: dict[bytes, bytes], response_headers: Headers
+    ) -> Outcome:
+        """Record a request to erase the body's ``user_id`` on the erasure-requests topic, keyed by its pseudonym,
+        once Kafka acknowledged it: the labelling job drops the user's actions from then on, and ``rankfeed
+        forget`` rewrites the Parquet datasets."""
+        started = time.monotonic()
+        presented = headers.get(b"x-api-key")
+        admin = self.admin_keys.authenticate(presented)
+        if admin is None:
+            if self.keys.authenticate(presented) is not None:
+                raise Refused(403, "admin_key_required", f"{ERASURE} needs an admin key; write keys may only write")
+            raise Refused(401, "unauthorized", "send an admin key in the X-Api-Key header")
+        try:
+            body = await http.read_body(receive, _ERASURE_BODY_BYTES, self.settings.request_deadline_seconds)
+        except http.BodyTooLarge:
+            raise Refused(413, "payload_too_large", f"the body may have at most {_ERASURE_BODY_BYTES} bytes") from None
+        except TimeoutError:
+            raise Refused(408, "request_timeout", "the body did not arrive in time") from None
+        try:
+            request = orjson.loads(body)
+        except orjson.JSONDecodeError:
+            request = None
+        user_id = request.get("user_id") if isinstance(request, dict) and len(request) == 1 else None
+        if not isinstance(user_id, str) or not 1 <= len(user_id) <= _MAX_USER_ID:
+            raise Refused(
+                422,
+                "invalid_erasure_request",
+                f'send {{"user_id": "…"}}: the user id as the site sends it, 1 to {_MAX_USER_ID} characters',
+            )
+        pseudonym = self.pseudonymizer.user_id(user_id)
+        requested_at = time.time_ns() // 1_000_000
+        record = {
+            "user_id": pseudonym,
+            "requested_at": requested_at,
+            "completed_at": None,
+            "files_rewritten": None,
+            "rows_removed": None,
+        }
+        message = (pseudonym.encode(), avro.encode(record, schemas.ERASURE_REQUEST))
+        try:
+            await self._produce([message], started, self.settings.topics.erasure_requests)
+        except Unavailable as unavailable:
+            raise Refused(503, unavailable.reason, f"{unavailable}; retry", self.settings.retry_after_seconds) from None
+        detail = (
+            "recorded: the pipeline drops the user's actions from now on; `rankfeed forget --pending` rewrites "
+            "the Parquet datasets"
+        )
+        answer = {"user_id": pseudonym, "requested_at": requested_at, "detail": detail}
+        await http.respond(send, 202, http.json_body(answer), response_headers)
+        return Outcome(202, client=admin)
+
     # -- the optional rejected topic ------------------------------------------------------------
 
-    def _publish_rejected(self, events: list[Any], problems: list[Problem]) -> None:
-        """One ``RejectedAction`` per refused event: its JSON exactly as received and every problem."""
+    def _publish_rejected(self, events: list[Any], problems: list[Problem], client: Client, opt_out: bool) -> None:
+        """One redacted ``RejectedAction`` per refused event, with every problem (:mod:`.privacy`)."""
         by_index: dict[int, list[Problem]] = {}
         for problem in problems:
             if problem.index is not None:
@@ -614,12 +702,16 @@ class Gateway:
         messages = []
         for index, found in by_index.items():
             event = events[index]
-            raw = event.raw if isinstance(event, MalformedLine) else orjson.dumps(event)
-            messages.append(rejected_action(raw, found, event if isinstance(event, dict) else {}))
+            if isinstance(event, MalformedLine):
+                messages.append(self.pseudonymizer.refused(event.raw, found, NOT_JSON))
+            else:
+                consent = event.get("consent") if isinstance(event, dict) else None
+                identified = has_consent(client.consent_policy, consent, opt_out)
+                messages.append(self.pseudonymizer.refused(orjson.dumps(event), found, event, identified))
         self._publish(messages)
 
     def _publish_malformed_body(self, body: bytes, problem: Problem) -> None:
-        self._publish([rejected_action(body, [problem], {})])
+        self._publish([self.pseudonymizer.refused(body, [problem], NOT_JSON)])
 
     def _publish(self, messages: list[tuple[bytes, bytes]]) -> None:
         """Fire and forget: the client already got every problem; this copy is for analysis and replay."""
@@ -634,24 +726,6 @@ class Gateway:
                 self.metrics.rejected_topic_dropped.inc(len(messages))
 
         future.add_done_callback(settled)
-
-
-def rejected_action(raw: bytes, problems: list[Problem], event: dict[str, Any]) -> tuple[bytes, bytes]:
-    """(key, Avro value) of a ``RejectedAction``, the record the pipeline's DLQ and late topics hold too."""
-    event_id = event.get("event_id")
-    event_time = event.get("timestamp")
-    if isinstance(event_time, str):
-        event_time = parse_timestamp(event_time)
-    record = {
-        "reason": "; ".join(f"{problem.problem}: {problem.message}" for problem in problems),
-        "raw_value": raw,
-        "event_id": event_id if isinstance(event_id, str) else None,
-        "event_time": event_time if type(event_time) is int and 0 <= event_time < 2**62 else None,
-        "source_partition": None,
-        "source_offset": None,
-    }
-    key = event.get("session_id")
-    return (key.encode() if isinstance(key, str) else b""), avro.encode(record, schemas.REJECTED_ACTION)
 
 
 def _by_index(problem: Problem) -> int:

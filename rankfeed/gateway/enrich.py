@@ -7,7 +7,7 @@
 * ``device_family``: from the User-Agent with ``ua-parser`` (``"Other"`` when it matches no device).
 * ``device``: only when the client sent none, the class web / mobile / tablet from the User-Agent.
 * ``event_id``: a uuid4 only when the client sent none; a client's id is never replaced.
-* ``user_id``: optionally replaced by a keyed hash (HMAC-SHA256), so raw ids never reach Kafka.
+* ``user_id``: replaced by its pseudonym (:mod:`rankfeed.gateway.privacy`), so raw ids never reach Kafka.
 
 Client values are never overwritten otherwise; gateway-set fields cannot come from clients
 (the validator rejects them). The four gateway fields above are the same for every event of a
@@ -18,13 +18,14 @@ request, so they are returned once (``ServerFields``) and encoded once per reque
 from __future__ import annotations
 
 import functools
-import hmac
 import uuid
 from dataclasses import dataclass
 from typing import Any
 
 import iptocc
 import ua_parser
+
+from rankfeed.gateway.privacy import Pseudonymizer
 
 #: Substrings of tablet User-Agents (lower-cased).
 _TABLET_MARKERS = ("ipad", "tablet", "kindle", "silk/", "playbook")
@@ -108,8 +109,8 @@ class ServerFields:
 class Enricher:
     """Completes validated events (structs of the contract) on the server side; one instance per process."""
 
-    def __init__(self, user_id_hmac_key: bytes | None = None) -> None:
-        self._hmac_key = user_id_hmac_key
+    def __init__(self, pseudonymizer: Pseudonymizer | None = None) -> None:
+        self._pseudonymizer = pseudonymizer if pseudonymizer is not None else Pseudonymizer(None)
 
     def enrich(self, events: list[Any], context: RequestContext) -> tuple[list[str], ServerFields]:
         """Fill each event's own gateway values in place; return the event ids and the shared fields."""
@@ -121,7 +122,7 @@ class Enricher:
             ingest_id=context.ingest_id,
         )
         device_class = device.device_class
-        hmac_key = self._hmac_key
+        pseudonymize = self._pseudonymizer.user_id if self._pseudonymizer.pseudonymizes else None
         event_ids = []
         for event in events:
             if event.device is None:
@@ -130,11 +131,6 @@ class Enricher:
             if event_id is None:
                 event_id = event.event_id = str(uuid.uuid4())
             event_ids.append(event_id)
-            if hmac_key is not None:
-                event.user_id = pseudonymize(hmac_key, event.user_id)
+            if pseudonymize is not None:
+                event.user_id = pseudonymize(event.user_id)
         return event_ids, shared
-
-
-def pseudonymize(key: bytes, user_id: str) -> str:
-    """HMAC-SHA256 of ``user_id`` in hex: stable per user, not reversible without the key."""
-    return hmac.digest(key, user_id.encode(), "sha256").hex()

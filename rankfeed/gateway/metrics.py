@@ -73,6 +73,12 @@ class GatewayMetrics:
             "Rejected payloads not written to the rejected topic (budget spent or Kafka unavailable).",
             registry=self.registry,
         )
+        self.events_anonymized = Counter(
+            "rankfeed_gateway_events_anonymized",
+            "Accepted events without the user's consent, kept under a per-session anonymous user id "
+            "(a write key's consent_policy: anonymize).",
+            registry=self.registry,
+        )
         self.event_time_adjusted = Counter(
             "rankfeed_gateway_event_time_adjusted",
             "Accepted events whose event time differs from the client's timestamp, by adjustment: corrected "

@@ -16,7 +16,7 @@ import math
 import time
 from dataclasses import dataclass
 
-from rankfeed.gateway.settings import GatewaySettings, PublishableKey, WriteKey
+from rankfeed.gateway.settings import AdminKey, ConsentPolicy, GatewaySettings, PublishableKey, WriteKey
 
 
 def _digest(key: str | bytes) -> bytes:
@@ -31,6 +31,8 @@ class Client:
     allowed_origins: frozenset[str]
     #: A publishable key: write-only, and only from a browser page of its origins.
     publishable: bool = False
+    #: What happens to actions without consent (``GatewaySettings``' ``ConsentPolicy``).
+    consent_policy: ConsentPolicy = "ignore"
 
     def allows_origin(self, origin: str | None) -> bool:
         """Requests without ``Origin`` come from servers, which need a secret key; with one, the key must
@@ -43,14 +45,31 @@ class Client:
 class ApiKeys:
     def __init__(self, keys: tuple[WriteKey, ...], publishable: tuple[PublishableKey, ...] = ()) -> None:
         self._by_digest = {
-            _digest(key.key.get_secret_value()): Client(key.name, frozenset(key.allowed_origins)) for key in keys
+            _digest(key.key.get_secret_value()): Client(
+                key.name, frozenset(key.allowed_origins), False, key.consent_policy
+            )
+            for key in keys
         }
         self._by_digest.update(
-            {_digest(key.key): Client(key.name, frozenset(key.allowed_origins), True) for key in publishable}
+            {
+                _digest(key.key): Client(key.name, frozenset(key.allowed_origins), True, key.consent_policy)
+                for key in publishable
+            }
         )
 
     def authenticate(self, presented: bytes | str | None) -> Client | None:
         """The client of a key of either kind, None when it is unknown or empty."""
+        if not presented:
+            return None
+        return self._by_digest.get(_digest(presented))
+
+
+class AdminKeys:
+    def __init__(self, keys: tuple[AdminKey, ...]) -> None:
+        self._by_digest = {_digest(key.key.get_secret_value()): key.name for key in keys}
+
+    def authenticate(self, presented: bytes | None) -> str | None:
+        """The name of the admin key presented, None when it is unknown or empty."""
         if not presented:
             return None
         return self._by_digest.get(_digest(presented))

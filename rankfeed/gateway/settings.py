@@ -16,6 +16,11 @@ from pydantic import Field, SecretStr, model_validator
 
 from rankfeed.settings import Frozen, KafkaSettings, Topics, _Settings
 
+#: What the gateway does with an action of a user who gave no consent (``consent`` not ``granted``, or the
+#: request carries ``Sec-GPC: 1`` or ``DNT: 1``): refuse it (422 ``consent_required``, nothing stored), keep it
+#: with a per-session anonymous user id (:mod:`rankfeed.gateway.privacy`), or not look (the client decided).
+ConsentPolicy = Literal["require", "anonymize", "ignore"]
+
 #: Environment variable through which ``rankfeed gateway`` hands its ``--config`` file to worker processes.
 CONFIG_FILE_ENV = "RANKFEED_GATEWAY_CONFIG_FILE"
 #: Every publishable key starts with this, so one found in a page, a log or a URL is known for what it is.
@@ -32,6 +37,8 @@ class WriteKey(Frozen):
     name: str = Field(min_length=1, description="Shown in logs and metrics instead of the key")
     key: SecretStr
     allowed_origins: tuple[str, ...] = ()
+    #: A server forwards what its own consent management let through: by default the gateway does not look.
+    consent_policy: ConsentPolicy = "ignore"
 
     @model_validator(mode="after")
     def _key_is_long_enough(self) -> WriteKey:
@@ -42,6 +49,20 @@ class WriteKey(Frozen):
                 f"write key {self.name!r} starts with {PUBLISHABLE_PREFIX!r}, the mark of publishable keys: a secret "
                 "server key must not look like one; generate another key, or list it under publishable_keys"
             )
+        return self
+
+
+class AdminKey(Frozen):
+    """A key for administrative requests (``POST /v1/erasure-requests``), sent in ``X-Api-Key`` by an operator's
+    tool or a back office; it cannot write events, and write keys cannot make administrative requests."""
+
+    name: str = Field(min_length=1, description="Shown in logs and metrics instead of the key")
+    key: SecretStr
+
+    @model_validator(mode="after")
+    def _key_is_long_enough(self) -> AdminKey:
+        if len(self.key.get_secret_value()) < 16:
+            raise ValueError(f"admin key {self.name!r} is shorter than 16 characters; generate a longer random key")
         return self
 
 
@@ -57,6 +78,9 @@ class PublishableKey(Frozen):
     name: str = Field(min_length=1, description="Shown in logs and metrics instead of the key")
     key: str = Field(pattern=r"^pk_[A-Za-z0-9_-]{16,}$", description="pk_ and at least 16 URL-safe characters")
     allowed_origins: tuple[str, ...] = Field(min_length=1, description="Browser origins (scheme://host[:port])")
+    #: A page's user is right there, with their browser's privacy signals: by default an action without
+    #: consent is kept for aggregate signal only, under a per-session anonymous user id.
+    consent_policy: ConsentPolicy = "anonymize"
 
 
 class GatewaySettings(_Settings):
@@ -80,6 +104,8 @@ class GatewaySettings(_Settings):
     api_keys: tuple[WriteKey, ...] = ()
     #: Keys for browser pages (see ``PublishableKey``), kept apart from the secret ``api_keys``.
     publishable_keys: tuple[PublishableKey, ...] = ()
+    #: Keys for administrative requests (erasure of a user); see ``AdminKey``.
+    admin_keys: tuple[AdminKey, ...] = ()
     #: Origins whose browser pages may call the API (CORS preflight); each key narrows this further.
     cors_allowed_origins: tuple[str, ...] = ()
     #: How long a browser may cache a preflight answer (``Access-Control-Max-Age``; Chromium caps it at 7200).
@@ -154,9 +180,9 @@ class GatewaySettings(_Settings):
                 f"({self.max_in_flight_events}): a full batch could never be produced"
             )
         keys: tuple[WriteKey | PublishableKey, ...] = (*self.api_keys, *self.publishable_keys)
-        names = [key.name for key in keys]
+        names = [key.name for key in (*keys, *self.admin_keys)]
         if len(names) != len(set(names)):
-            raise ValueError(f"api_keys and publishable_keys names must be unique, got {names}")
+            raise ValueError(f"api_keys, publishable_keys and admin_keys names must be unique, got {names}")
         for key in keys:
             outside = sorted(set(key.allowed_origins) - set(self.cors_allowed_origins))
             if outside:

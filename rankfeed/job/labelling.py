@@ -1,6 +1,7 @@
 """The labelling job: raw actions in; clean events, labels, LTR examples, sessions and exposures out.
 
     user-actions (raw bytes; event time and session id read from the leading fields)
+      └─ ErasureFilter (users of the erasure-requests topic, broadcast: their actions are dropped)
       └─ keyBy (user_id, session_id) ─ SessionLabellerFunction ─ WatermarkBeacons ─┬─ user-actions-clean
            (LateRouter first: behind the watermark → late,                         ├─ feedback-events
             unreadable → dlq)                                                      ├─ ltr-examples
@@ -49,6 +50,7 @@ def labelling_config(settings: JobSettings) -> dict[str, Any]:
             "search_exposures": topics.search_exposures,
             "late": topics.late,
             "dlq": topics.dlq,
+            "erasure_requests": topics.erasure_requests,
         },
         "labels": settings.labels.model_dump(),
         "watermark_delay_ms": tables.watermark_delay_seconds(settings) * 1000,

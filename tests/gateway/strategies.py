@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 
 from rankfeed import schemas
 from rankfeed.gateway.contract import ASSIGNED_WHEN_MISSING, INT_RANGE, LONG_RANGE, FieldRule, field_rules
-from rankfeed.gateway.validation import ACTION_REQUIREMENTS
+from rankfeed.gateway.validation import ACTION_REQUIREMENTS, INTERNAL_ACTIONS
 
 RULES = {rule.name: rule for rule in field_rules(schemas.USER_ACTION)}
 #: Keeps generated strings printable and short enough to read in a failure report.
@@ -24,7 +24,8 @@ def value_of(rule: FieldRule, now_ms: int) -> st.SearchStrategy[Any]:
     """Values of ``rule``'s field that its constraints accept (never null)."""
     if rule.kind == "string":
         if rule.symbols:
-            return st.sampled_from([symbol for symbol in rule.symbols if symbol in ACTION_REQUIREMENTS])
+            # Internal action types (heartbeat) are refused from clients.
+            return st.sampled_from([symbol for symbol in rule.symbols if symbol not in INTERNAL_ACTIONS])
         if rule.format == "uuid":
             return st.uuids().map(str)
         return st.text(_TEXT, min_size=rule.min_length or 0, max_size=min(rule.max_length or 40, 40))

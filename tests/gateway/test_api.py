@@ -14,7 +14,7 @@ import pytest
 from confluent_kafka import KafkaError
 
 from rankfeed import schemas
-from rankfeed.gateway.enrich import pseudonymize
+from rankfeed.gateway.privacy import pseudonymize
 from rankfeed.settings import Topics
 from tests.conftest import ReadTopic
 from tests.gateway.conftest import (
@@ -305,10 +305,10 @@ def test_the_openapi_document_is_the_contract(shared_gateway: RunningGateway) ->
         assert list(validator.iter_errors(invalid)), invalid
 
 
-def test_rejected_payloads_go_to_the_rejected_topic_when_enabled(
+def test_rejected_events_go_to_the_rejected_topic_redacted_when_enabled(
     start_gateway: GatewayFactory, topics: Topics, read_topic: ReadTopic
 ) -> None:
-    running = start_gateway(publish_rejected=True)
+    running = start_gateway(publish_rejected=True, user_id_hmac_key="a-long-secret-key-for-user-ids")
     wait_until_ready(running)
     moment = datetime.now(UTC).replace(microsecond=0)
     bad = action("click", position=0, event_id=str(uuid.uuid4()), timestamp=moment.isoformat())
@@ -320,11 +320,24 @@ def test_rejected_payloads_go_to_the_rejected_topic_when_enabled(
     rejected = read_topic(topics.user_actions_rejected, 2, timeout_seconds=30, schema=schemas.REJECTED_ACTION)
     # The topic has several partitions: order between the two records is not defined.
     first, second = sorted(rejected, key=lambda record: record["reason"].startswith("malformed_json"))
-    assert first["reason"] == "below_minimum: position must be at least 1, got 0"
-    assert orjson.loads(first["raw_value"]) == bad  # as received: the ISO timestamp is not converted
+    # Reasons and field names, a pseudonym and sizes: no value the client sent (rankfeed.gateway.privacy).
+    assert first["reason"] == "below_minimum (position)"
+    assert orjson.loads(first["raw_value"]) == {
+        "redacted": 1,
+        "json_type": "an object",
+        "bytes": len(orjson.dumps(bad)),
+        "fields": sorted(bad),
+        "unknown_fields": 0,
+        "user_id": pseudonymize(b"a-long-secret-key-for-user-ids", "U000042"),
+    }
     assert (first["event_id"], first["event_time"]) == (bad["event_id"], moment)
-    assert second["raw_value"] == lines[2]
-    assert second["reason"].startswith("malformed_json: line is not JSON")
+    assert orjson.loads(second["raw_value"]) == {
+        "redacted": 1,
+        "json_type": "not JSON",
+        "bytes": len(lines[2]),
+        "user_id": None,
+    }
+    assert second["reason"] == "malformed_json (event)"
 
 
 def test_user_ids_reach_kafka_only_as_keyed_hashes_when_configured(

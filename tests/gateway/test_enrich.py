@@ -13,8 +13,8 @@ from rankfeed.gateway.enrich import (
     ServerFields,
     country_of,
     guess_device,
-    pseudonymize,
 )
+from rankfeed.gateway.privacy import Pseudonymizer, pseudonymize
 
 IPHONE = (
     "Mozilla/5.0 (iPhone; CPU iPhone OS 17_0 like Mac OS X) AppleWebKit/605.1.15 "
@@ -98,7 +98,7 @@ def test_server_fields_are_shared_by_the_request_and_client_values_are_kept() ->
 
 def test_user_ids_are_pseudonymized_with_a_keyed_hash_when_a_key_is_configured() -> None:
     first, second, other = event(), event(), event(user_id="U2")
-    Enricher(user_id_hmac_key=b"k" * 32).enrich([first, second, other], CONTEXT)
+    Enricher(Pseudonymizer(b"k" * 32)).enrich([first, second, other], CONTEXT)
     assert first.user_id == second.user_id == pseudonymize(b"k" * 32, "U1")
     assert len(first.user_id) == 64 and first.user_id != "U1" and other.user_id != first.user_id
     assert pseudonymize(b"another key", "U1") != first.user_id

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import socket
+import uuid
 from pathlib import Path
 
 import pytest
@@ -11,7 +12,7 @@ from rankfeed.local.broker import Broker
 from rankfeed.local.flink_cluster import FlinkCluster, flatten
 from rankfeed.local.procs import StackError, read_pid
 from rankfeed.local.stack import Stack
-from rankfeed.settings import StackSettings
+from rankfeed.settings import StackSettings, Topics
 
 
 def test_up_twice_is_fine_and_status_shows_both(stack: Stack) -> None:
@@ -36,6 +37,27 @@ def test_topics_exist_with_their_cleanup_policy(stack: Stack) -> None:
     assert configs["cleanup.policy"].value == "compact"
     partitions = admin.list_topics(stack.settings.topics.user_actions, timeout=10).topics
     assert len(partitions[stack.settings.topics.user_actions].partitions) == 6
+
+
+def test_topic_retention_is_the_stack_setting_for_append_only_topics(stack: Stack, created_topics: list[str]) -> None:
+    from confluent_kafka.admin import ConfigResource, ResourceType
+
+    settings = stack.settings.model_copy(
+        update={"topics": Topics().with_suffix(f"retention-{uuid.uuid4().hex[:8]}"), "topic_retention_hours": 36.0}
+    )
+    created = Broker(settings).create_topics()
+    created_topics.extend(created)
+    assert sorted(created) == sorted(settings.topics.specs())
+    admin = stack.broker.admin()
+    retention = {}
+    for name in (settings.topics.user_actions, settings.topics.user_actions_rejected, settings.topics.erasure_requests):
+        resource = ConfigResource(ResourceType.TOPIC, name)
+        configs = admin.describe_configs([resource])[resource].result()
+        retention[name] = (configs["cleanup.policy"].value, configs["retention.ms"].value)
+    assert retention[settings.topics.user_actions] == ("delete", str(36 * 3_600_000))
+    assert retention[settings.topics.user_actions_rejected] == ("delete", str(36 * 3_600_000))
+    # Compacted: the last request of each user stays, whatever the retention of the others.
+    assert retention[settings.topics.erasure_requests][0] == "compact"
 
 
 def test_flink_reads_the_generated_config_with_repo_settings(stack: Stack) -> None:

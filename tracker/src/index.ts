@@ -113,6 +113,8 @@ export function createTracker(options: Options) {
   const store = safe(o.storage === undefined ? defaultStorage() : o.storage);
   const locks = typeof navigator !== "undefined" ? navigator.locks : undefined;
   let consented = !o.consentRequired;
+  /** consent(true) was called: events say so (the contract's consent field), else they carry no consent. */
+  let granted = false;
   let tab = "";
   let queue: TrackedEvent[] = [];
   const inflight = new Set<string>();
@@ -308,6 +310,7 @@ export function createTracker(options: Options) {
       session_id: session.id,
       timestamp: now,
       device: o.device,
+      ...(granted ? { consent: "granted" } : {}),
       ...fields,
       action_type,
     };
@@ -414,10 +417,11 @@ export function createTracker(options: Options) {
     scroll: (searchId: string, scrollDepth: number) => track("scroll", { search_id: searchId, scroll_depth: scrollDepth }),
     rate: (hotelId: string, rating: number) => track("rate", { hotel_id: hotelId, rating }),
     back: () => track("back"),
-    /** Give or withdraw consent; withdrawing drops the queue and everything stored. */
-    consent(granted: boolean): void {
-      consented = granted;
-      if (granted) return start();
+    /** Give or withdraw consent (from the site's consent banner): given, every event carries consent "granted";
+     * withdrawn, tracking stops and the queue and everything stored are dropped. */
+    consent(given: boolean): void {
+      consented = granted = given;
+      if (given) return start();
       clearTimeout(timer);
       timer = undefined;
       queue = [];

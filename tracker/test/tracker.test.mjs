@@ -54,6 +54,15 @@ test("with consent required and not given, nothing is stored or sent", async () 
   assert.equal([...storage.items.keys()].filter((key) => key !== "rankfeed:tab").length, 0, "withdrawn: all gone");
 });
 
+test("events carry the user's consent once the consent hook gave it, and none before", () => {
+  const events = [];
+  const tracker = createTracker({ ...options(new MemoryStorage()), onEvent: (event) => events.push(event) });
+  tracker.search("Paris");
+  tracker.consent(true);
+  tracker.search("Rome");
+  assert.deepEqual(events.map((event) => event.consent), [undefined, "granted"]);
+});
+
 test("events are batched with their ids, the write key and sent_at in a text/plain envelope", async () => {
   const ids = [];
   const tracker = createTracker({ ...options(new MemoryStorage()), onEvent: (event) => ids.push(event.event_id) });

@@ -24,11 +24,21 @@ public final class KafkaConfig implements Serializable {
 
     /** A source of {@code topic} read {@code read_committed} from the configured start, offsets under the group. */
     <T> KafkaSource<T> committedSource(String topic, KafkaRecordDeserializationSchema<T> deserializer) {
+        return source(topic, deserializer, startingOffsets());
+    }
+
+    /** A source of {@code topic} read {@code read_committed} from its first record, offsets under the group. */
+    <T> KafkaSource<T> sourceFromStart(String topic, KafkaRecordDeserializationSchema<T> deserializer) {
+        return source(topic, deserializer, OffsetsInitializer.earliest());
+    }
+
+    private <T> KafkaSource<T> source(
+            String topic, KafkaRecordDeserializationSchema<T> deserializer, OffsetsInitializer start) {
         return KafkaSource.<T>builder()
                 .setBootstrapServers(bootstrapServers)
                 .setTopics(topic)
                 .setGroupId(consumerGroup)
-                .setStartingOffsets(startingOffsets())
+                .setStartingOffsets(start)
                 .setDeserializer(deserializer)
                 .setProperty("isolation.level", "read_committed")
                 .build();

@@ -24,6 +24,8 @@ public final class LabellingConfig implements Serializable {
         @JsonProperty("search_exposures") public String exposures;
         @JsonProperty("late") public String late;
         @JsonProperty("dlq") public String dlq;
+        /** Requests to erase a user, keyed by the user: read by the {@link ErasureFilter}. */
+        @JsonProperty("erasure_requests") public String erasureRequests;
     }
 
     /** Graded relevance per kind of feedback. */

@@ -5,6 +5,7 @@ import org.apache.flink.api.common.eventtime.WatermarkStrategy;
 import org.apache.flink.api.common.typeinfo.TypeInformation;
 import org.apache.flink.connector.kafka.sink.KafkaSink;
 import org.apache.flink.connector.kafka.source.KafkaSource;
+import org.apache.flink.streaming.api.datastream.BroadcastStream;
 import org.apache.flink.streaming.api.datastream.DataStream;
 import org.apache.flink.streaming.api.environment.StreamExecutionEnvironment;
 
@@ -13,6 +14,7 @@ import org.apache.flink.streaming.api.environment.StreamExecutionEnvironment;
  *
  * <pre>
  *   user-actions (raw bytes; event time and session id from the leading fields; bounded-out-of-orderness watermark)
+ *     └─ ErasureFilter (erased users from the erasure-requests topic, broadcast): their actions are dropped
  *     └─ keyBy (user_id, session_id) ─ SessionLabellerFunction (LateRouter first) ─ WatermarkBeacons ─ KafkaSink
  *          clean, feedback, ltr, sessions, search-exposures (+ beacons), late, dlq: one exactly-once producer
  * </pre>
@@ -34,7 +36,16 @@ public final class LabellingJob {
         LabellingConfig config = LabellingConfig.parse(configJson);
         DataStream<RawAction> actions = env.fromSource(source(config), watermarks(config), "user-actions")
                 .uid("user-actions-source");
+        BroadcastStream<String> erased = env.fromSource(
+                        erasureRequests(config), ErasureFilter.noEventTime(), "erasure-requests")
+                .uid("erasure-requests-source")
+                .setParallelism(1)
+                .broadcast(ErasureFilter.ERASED);
         actions
+                .connect(erased)
+                .process(new ErasureFilter())
+                .name("erasure-filter")
+                .uid("erasure-filter")
                 .keyBy(LabellingJob::sessionKey)
                 .process(new SessionLabellerFunction(config))
                 .name("session-labeller")
@@ -61,6 +72,11 @@ public final class LabellingJob {
 
     static KafkaSource<RawAction> source(LabellingConfig config) {
         return config.kafka.committedSource(config.topics.userActions, new RawActionDeserializer());
+    }
+
+    /** Every erasure request from the topic's start, whatever the job's startup mode. */
+    static KafkaSource<String> erasureRequests(LabellingConfig config) {
+        return config.kafka.sourceFromStart(config.topics.erasureRequests, new ErasureFilter.Requests());
     }
 
     static KafkaSink<Output> sink(LabellingConfig config) {

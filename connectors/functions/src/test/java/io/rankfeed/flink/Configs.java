@@ -30,6 +30,7 @@ final class Configs {
         topics.put("search_exposures", "search-exposures");
         topics.put("late", "user-actions-late");
         topics.put("dlq", "user-actions-dlq");
+        topics.put("erasure_requests", "erasure-requests");
         Map<String, Object> labels = new LinkedHashMap<>();
         labels.put("click", 1);
         labels.put("book", 2);
