@@ -7,7 +7,7 @@ rows, atomically: the new file is written beside it under a hidden name (``.eras
 either the old file or the new one, never half of either. A file left empty is removed. Files whose names start
 with ``.`` (the running lake job's in-progress part files) or ``_`` (``_SUCCESS`` markers) are never touched.
 The labelling job drops the user's actions it reads once the request is on the ``erasure-requests`` topic
-(``ErasureFilter``); rows of the user it had processed before land in files committed later, so run the
+(``ErasedUsers``, in the labeller); rows of the user it had processed before land in files committed later, so run the
 erasure again once the lake job has committed them (its checkpoint interval).
 
 ``forget`` ties it together: it records the request on the compacted ``erasure-requests`` topic (an

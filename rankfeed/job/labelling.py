@@ -1,19 +1,19 @@
 """The labelling job: raw actions in; clean events, labels, LTR examples, sessions and exposures out.
 
     user-actions (raw bytes; event time and session id read from the leading fields)
-      └─ ErasureFilter (users of the erasure-requests topic, broadcast: their actions are dropped)
-      └─ keyBy (user_id, session_id) ─ SessionLabellerFunction ─ WatermarkBeacons ─┬─ user-actions-clean
-           (LateRouter first: behind the watermark → late,                         ├─ feedback-events
-            unreadable → dlq)                                                      ├─ ltr-examples
-                                                                                   ├─ session-summaries
-                                                                                   ├─ search-exposures
-                                                                                   └─ user-actions-late, -dlq
-                                                                   one exactly-once KafkaSink, chained
+      └─ keyBy (user_id, session_id) ─┬─ SessionLabellerFunction ─ WatermarkBeacons ─┬─ user-actions-clean
+    erasure-requests ─ broadcast ─────┘  (ErasedUsers first: an erased user's        ├─ feedback-events
+      (erased users, no event time)       action goes nowhere; then LateRouter:      ├─ ltr-examples
+                                          behind the watermark → late,               ├─ session-summaries
+                                          unreadable → dlq)                          ├─ search-exposures
+                                                                                     └─ user-actions-late, -dlq
+                                                                     one exactly-once KafkaSink, chained
 
-The dataflow is Java (``io.rankfeed.flink.LabellingJob``): a DataStream ``KeyedProcessFunction``
+The dataflow is Java (``io.rankfeed.flink.LabellingJob``): a DataStream ``KeyedBroadcastProcessFunction``
 with heap state mutated in place, one decode per action, one timer per session and pre-encoded
-Avro outputs through one transactional producer. This module only turns ``JobSettings`` into the
-one typed document the JVM reads (:func:`labelling_config`) and hands it over.
+Avro outputs through one transactional producer. The erasure check is the labeller's broadcast input rather
+than an operator before the keyBy, so the raw actions cross the network once. This module only turns
+``JobSettings`` into the one typed document the JVM reads (:func:`labelling_config`) and hands it over.
 """
 
 from __future__ import annotations

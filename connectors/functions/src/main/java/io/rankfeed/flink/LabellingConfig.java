@@ -24,7 +24,7 @@ public final class LabellingConfig implements Serializable {
         @JsonProperty("search_exposures") public String exposures;
         @JsonProperty("late") public String late;
         @JsonProperty("dlq") public String dlq;
-        /** Requests to erase a user, keyed by the user: read by the {@link ErasureFilter}. */
+        /** Requests to erase a user, keyed by the user: kept by {@link ErasedUsers} in the labeller. */
         @JsonProperty("erasure_requests") public String erasureRequests;
     }
 

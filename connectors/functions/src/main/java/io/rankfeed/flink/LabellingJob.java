@@ -14,16 +14,23 @@ import org.apache.flink.streaming.api.environment.StreamExecutionEnvironment;
  *
  * <pre>
  *   user-actions (raw bytes; event time and session id from the leading fields; bounded-out-of-orderness watermark)
- *     └─ ErasureFilter (erased users from the erasure-requests topic, broadcast): their actions are dropped
- *     └─ keyBy (user_id, session_id) ─ SessionLabellerFunction (LateRouter first) ─ WatermarkBeacons ─ KafkaSink
- *          clean, feedback, ltr, sessions, search-exposures (+ beacons), late, dlq: one exactly-once producer
+ *     └─ keyBy (user_id, session_id) ─┬─ SessionLabellerFunction ─ WatermarkBeacons ─ KafkaSink
+ *   erasure-requests ─ broadcast ─────┘   (ErasedUsers,       clean, feedback, ltr, sessions,
+ *     (erased users, no event time)        then LateRouter)   search-exposures (+ beacons), late, dlq:
+ *                                                             one exactly-once producer
  * </pre>
  *
- * <p>Only the raw actions cross the network (the keyBy); the labeller, the beacons and the sink are
- * one chain, so the ~3.7 output records per action are never serialized between tasks.
+ * <p>Only the raw actions cross the network (the keyBy), once: the erasure check is the keyed labeller's
+ * broadcast input, not an operator of its own before the keyBy (a two-input operator does not chain with the
+ * source, so that would serialize every action twice). The labeller, the beacons and the sink are one chain,
+ * so the ~3.7 output records per action are never serialized between tasks. The erasure requests carry no
+ * event time ({@link ErasureRequests#noEventTime()}): the labeller's watermark is the actions'.
  *
  * <p>One transactional producer writes every topic (atomic across topics, one flush and one commit
- * per checkpoint), with pooled transactional ids. Operator uids are stable: savepoints restore.
+ * per checkpoint), with pooled transactional ids. Operator uids are stable: savepoints restore. The erasure
+ * source's uid changed when the erased users moved from the {@code erasure-filter} operator into the labeller:
+ * a savepoint of the older dataflow (restored with non-restored state allowed) then reads the requests
+ * from the topic's start again rather than from offsets whose users' state was left behind.
  */
 public final class LabellingJob {
     /** Keyed state is split into this many key groups: the most the labeller can ever be rescaled to. */
@@ -37,16 +44,13 @@ public final class LabellingJob {
         DataStream<RawAction> actions = env.fromSource(source(config), watermarks(config), "user-actions")
                 .uid("user-actions-source");
         BroadcastStream<String> erased = env.fromSource(
-                        erasureRequests(config), ErasureFilter.noEventTime(), "erasure-requests")
-                .uid("erasure-requests-source")
+                        erasureRequests(config), ErasureRequests.noEventTime(), "erasure-requests")
+                .uid("erasure-requests-to-labeller")
                 .setParallelism(1)
-                .broadcast(ErasureFilter.ERASED);
+                .broadcast(ErasedUsers.ERASED);
         actions
-                .connect(erased)
-                .process(new ErasureFilter())
-                .name("erasure-filter")
-                .uid("erasure-filter")
                 .keyBy(LabellingJob::sessionKey)
+                .connect(erased)
                 .process(new SessionLabellerFunction(config))
                 .name("session-labeller")
                 .uid("session-labeller")
@@ -76,7 +80,7 @@ public final class LabellingJob {
 
     /** Every erasure request from the topic's start, whatever the job's startup mode. */
     static KafkaSource<String> erasureRequests(LabellingConfig config) {
-        return config.kafka.sourceFromStart(config.topics.erasureRequests, new ErasureFilter.Requests());
+        return config.kafka.sourceFromStart(config.topics.erasureRequests, new ErasureRequests());
     }
 
     static KafkaSink<Output> sink(LabellingConfig config) {

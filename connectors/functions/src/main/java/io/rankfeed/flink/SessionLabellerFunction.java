@@ -6,7 +6,8 @@ import org.apache.flink.api.common.state.MapStateDescriptor;
 import org.apache.flink.api.common.state.ValueState;
 import org.apache.flink.api.common.state.ValueStateDescriptor;
 import org.apache.flink.api.common.typeutils.base.StringSerializer;
-import org.apache.flink.streaming.api.functions.KeyedProcessFunction;
+import org.apache.flink.streaming.api.TimerService;
+import org.apache.flink.streaming.api.functions.co.KeyedBroadcastProcessFunction;
 import org.apache.flink.util.Collector;
 
 /**
@@ -22,8 +23,11 @@ import org.apache.flink.util.Collector;
  * action costs. The key's state goes when the session has closed and
  * nothing is pending. Late actions and undecodable bytes go to the late and dead-letter outputs with
  * the reason ({@link LateRouter}).
+ *
+ * <p>Its second input is the broadcast stream of erased users ({@link ErasureRequests}): an erased user's
+ * action is dropped before anything else looks at it ({@link ErasedUsers}).
  */
-public class SessionLabellerFunction extends KeyedProcessFunction<String, RawAction, Output> {
+public class SessionLabellerFunction extends KeyedBroadcastProcessFunction<String, RawAction, String, Output> {
     private static final long serialVersionUID = 1L;
     private static final String HEARTBEAT = "heartbeat";
 
@@ -35,6 +39,7 @@ public class SessionLabellerFunction extends KeyedProcessFunction<String, RawAct
     private transient LabellingMetrics metrics;
     private transient SessionLabelling labelling;
     private transient LateRouter lateRouter;
+    private transient ErasedUsers erased;
     /** The watermark of the timers firing now, and of the step before (not in state: after a restore both start unknown). */
     private transient long watermark;
     private transient long previousWatermark;
@@ -54,12 +59,16 @@ public class SessionLabellerFunction extends KeyedProcessFunction<String, RawAct
         metrics = new LabellingMetrics(getRuntimeContext().getMetricGroup());
         labelling = new SessionLabelling(config, encoder, metrics);
         lateRouter = new LateRouter(config.watermarkDelayMs, decoder, encoder, metrics);
+        erased = new ErasedUsers(getRuntimeContext().getMetricGroup());
         watermark = Long.MIN_VALUE;
         previousWatermark = Long.MIN_VALUE;
     }
 
     @Override
-    public void processElement(RawAction raw, Context ctx, Collector<Output> out) throws Exception {
+    public void processElement(RawAction raw, ReadOnlyContext ctx, Collector<Output> out) throws Exception {
+        if (erased.drops(raw, ctx.getBroadcastState(ErasedUsers.ERASED))) {
+            return;
+        }
         if (lateRouter.reject(raw, ctx.timerService().currentWatermark(), out::collect)) {
             return;
         }
@@ -90,8 +99,13 @@ public class SessionLabellerFunction extends KeyedProcessFunction<String, RawAct
         } else {
             session.pending.add(action);
         }
-        schedule(session, ctx);
+        schedule(session, ctx.timerService());
         sessions.update(session);
+    }
+
+    @Override
+    public void processBroadcastElement(String user, Context ctx, Collector<Output> out) throws Exception {
+        erased.add(user, ctx.getBroadcastState(ErasedUsers.ERASED));
     }
 
     @Override
@@ -112,23 +126,23 @@ public class SessionLabellerFunction extends KeyedProcessFunction<String, RawAct
         if (session.isFinished()) {
             sessions.clear();
         } else {
-            schedule(session, ctx);
+            schedule(session, ctx.timerService());
             sessions.update(session); // a no-op on the heap; RocksDB keeps only what is written back
         }
     }
 
     /** Keeps exactly one timer per key, at the session's next deadline. */
-    private void schedule(LabellingSession session, Context ctx) {
+    private void schedule(LabellingSession session, TimerService timers) {
         long next = labelling.nextDeadline(session);
         if (next == session.timer) {
             return;
         }
         if (session.timer != LabellingSession.NO_TIMER) {
-            ctx.timerService().deleteEventTimeTimer(session.timer);
+            timers.deleteEventTimeTimer(session.timer);
         }
         session.timer = next == Long.MAX_VALUE ? LabellingSession.NO_TIMER : next;
         if (session.timer != LabellingSession.NO_TIMER) {
-            ctx.timerService().registerEventTimeTimer(next);
+            timers.registerEventTimeTimer(next);
         }
     }
 }

@@ -5,12 +5,21 @@ import java.util.Map;
 import org.apache.flink.api.common.typeinfo.Types;
 import org.apache.flink.runtime.checkpoint.OperatorSubtaskState;
 import org.apache.flink.runtime.state.StateBackend;
-import org.apache.flink.streaming.api.operators.KeyedProcessOperator;
-import org.apache.flink.streaming.util.KeyedOneInputStreamOperatorTestHarness;
+import org.apache.flink.streaming.api.operators.co.CoBroadcastWithKeyedOperator;
+import org.apache.flink.streaming.api.watermark.Watermark;
+import org.apache.flink.streaming.runtime.watermarkstatus.WatermarkStatus;
+import org.apache.flink.streaming.util.KeyedTwoInputStreamOperatorTestHarness;
 
-/** {@link SessionLabellerFunction} in Flink's keyed operator test harness, keyed as the job keys it. */
+/**
+ * {@link SessionLabellerFunction} in Flink's keyed two-input operator test harness, keyed as the job keys it:
+ * the actions are the first input, the broadcast erased users the second. The second input is idle from the
+ * start, as the job's erasure-requests source keeps it ({@link ErasureRequests#noEventTime()}), so the
+ * watermarks sent are the labeller's. (Not {@code ProcessFunctionTestHarnesses.forKeyedBroadcastProcessFunction}:
+ * it opens the operator at once, before a state backend or a snapshot to restore can be set, and does not
+ * count keyed state entries.)
+ */
 final class Labeller implements AutoCloseable {
-    final KeyedOneInputStreamOperatorTestHarness<String, RawAction, Output> harness;
+    final KeyedTwoInputStreamOperatorTestHarness<String, RawAction, String, Output> harness;
 
     Labeller(LabellingConfig config) throws Exception {
         this(config, null);
@@ -23,8 +32,9 @@ final class Labeller implements AutoCloseable {
 
     /** As above, on {@code backend} (the harness's heap backend when null). */
     Labeller(LabellingConfig config, OperatorSubtaskState state, StateBackend backend) throws Exception {
-        harness = new KeyedOneInputStreamOperatorTestHarness<>(
-                new KeyedProcessOperator<>(new SessionLabellerFunction(config)), LabellingJob::sessionKey, Types.STRING);
+        harness = new KeyedTwoInputStreamOperatorTestHarness<>(
+                new CoBroadcastWithKeyedOperator<>(new SessionLabellerFunction(config), List.of(ErasedUsers.ERASED)),
+                LabellingJob::sessionKey, null, Types.STRING); // the broadcast input is not keyed, as in the job
         if (backend != null) {
             harness.setStateBackend(backend);
         }
@@ -32,6 +42,7 @@ final class Labeller implements AutoCloseable {
             harness.initializeState(state);
         }
         harness.open();
+        harness.processWatermarkStatus2(WatermarkStatus.IDLE);
     }
 
     Labeller send(Actions.Builder... actions) throws Exception {
@@ -42,12 +53,19 @@ final class Labeller implements AutoCloseable {
     }
 
     Labeller send(RawAction raw) throws Exception {
-        harness.processElement(raw, raw.eventTime);
+        harness.processElement1(raw, raw.eventTime);
         return this;
     }
 
+    /** An erasure request for {@code user} read from the topic. */
+    Labeller erase(String user) throws Exception {
+        harness.processElement2(user, 0);
+        return this;
+    }
+
+    /** The actions' watermark. */
     Labeller watermark(long ms) throws Exception {
-        harness.processWatermark(ms);
+        harness.processWatermark1(new Watermark(ms));
         return this;
     }
 
