@@ -27,10 +27,7 @@ import org.apache.flink.streaming.api.environment.StreamExecutionEnvironment;
  * event time ({@link ErasureRequests#noEventTime()}): the labeller's watermark is the actions'.
  *
  * <p>One transactional producer writes every topic (atomic across topics, one flush and one commit
- * per checkpoint), with pooled transactional ids. Operator uids are stable: savepoints restore. The erasure
- * source's uid changed when the erased users moved from the {@code erasure-filter} operator into the labeller:
- * a savepoint of the older dataflow (restored with non-restored state allowed) then reads the requests
- * from the topic's start again rather than from offsets whose users' state was left behind.
+ * per checkpoint), with pooled transactional ids. Operator uids are stable: savepoints restore.
  */
 public final class LabellingJob {
     /** Keyed state is split into this many key groups: the most the labeller can ever be rescaled to. */
