@@ -250,6 +250,15 @@ def forget(
         _fail(ValueError("give --user-id U, or --pending for the open requests, not both"))
         return
     settings = load_settings(ErasureSettings, config)
+    if user_id is not None and not stored and settings.user_id_hmac_key is None:
+        _fail(
+            ValueError(
+                "no user_id_hmac_key (RANKFEED_USER_ID_HMAC_KEY): without the gateway's key the request would "
+                "record the raw id on the compacted erasure-requests topic; set the key, or pass --stored if "
+                "the gateway runs without one (it then stores ids as sent)"
+            )
+        )
+        return
     try:
         if user_id is not None:
             pseudonyms = [user_id if stored else stored_user_id(settings, user_id)]
@@ -264,7 +273,7 @@ def forget(
                     f"rewritten, {report.files_removed} removed (of {report.files_read})"
                 )
             console.print(f"erased {pseudonym}: {forgotten.rows_removed} rows from {forgotten.files_rewritten} files")
-    except (ProduceError, TimeoutError) as error:
+    except (ProduceError, TimeoutError, FileNotFoundError) as error:
         _fail(error)
 
 
@@ -286,6 +295,10 @@ def retention(
         return
     for report in reports:
         console.print(f"{report.dataset}: dropped {len(report.days_dropped)} days {', '.join(report.days_dropped)}")
+        if report.days_in_progress:
+            console.print(
+                f"{report.dataset}: kept {', '.join(report.days_in_progress)}: the lake job has files in progress there"
+            )
     console.print(f"kept {oldest.isoformat()} and later")
 
 

@@ -70,9 +70,18 @@ def committed_files(dataset_dir: Path) -> list[Path]:
     )
 
 
+def require_lake(parquet_dir: Path) -> None:
+    """Raises ``FileNotFoundError`` when ``parquet_dir`` is not a folder: a wrong path must not look like
+    nothing to erase or delete (an erasure request would then be closed having erased nothing)."""
+    if not parquet_dir.is_dir():
+        raise FileNotFoundError(f"no Parquet folder {parquet_dir}; point parquet_dir at the lake job's output")
+
+
 def erase_users(parquet_dir: Path, user_ids: Iterable[str]) -> list[DatasetErasure]:
     """Remove every row whose ``user_id`` is one of ``user_ids`` (pseudonyms) from the committed files of each
-    dataset in ``USER_DATASETS`` under ``parquet_dir``; one report per dataset, in that order."""
+    dataset in ``USER_DATASETS`` under ``parquet_dir``; one report per dataset, in that order. Raises
+    ``FileNotFoundError`` when ``parquet_dir`` does not exist (see ``require_lake``)."""
+    require_lake(parquet_dir)
     targets = pa.array(sorted(set(user_ids)), pa.string())
     reports = []
     for dataset in USER_DATASETS:
@@ -121,30 +130,35 @@ class DatasetRetention:
 
     dataset: str
     days_dropped: tuple[str, ...]
+    #: Old days kept because the lake job still has an in-progress file there (it commits it later).
+    days_in_progress: tuple[str, ...] = ()
 
 
 def drop_partitions_before(parquet_dir: Path, oldest_kept: date) -> list[DatasetRetention]:
     """Delete every ``dt=`` partition of every dataset under ``parquet_dir`` whose day is before ``oldest_kept``.
 
-    A folder whose name is not ``dt=YYYY-MM-DD`` is left alone. Raises ``FileNotFoundError`` when
-    ``parquet_dir`` does not exist (a wrong path must not look like nothing to delete).
+    A folder whose name is not ``dt=YYYY-MM-DD`` is left alone, and so is a partition holding an in-progress
+    file (a name starting with a dot): the running lake job still has to commit it (late events reach old
+    days). Raises ``FileNotFoundError`` when ``parquet_dir`` does not exist (see ``require_lake``).
     """
-    if not parquet_dir.is_dir():
-        raise FileNotFoundError(f"no Parquet folder {parquet_dir}; point parquet_dir at the lake job's output")
+    require_lake(parquet_dir)
     reports = []
     for dataset_dir in sorted(path for path in parquet_dir.iterdir() if path.is_dir() and path.name[0] not in "._"):
         dropped = []
+        in_progress = []
         for partition in sorted(dataset_dir.glob(f"{_DAY_PREFIX}*")):
             try:
                 day = date.fromisoformat(partition.name.removeprefix(_DAY_PREFIX))
             except ValueError:
                 continue
-            if day < oldest_kept:
+            if day < oldest_kept and any(path.name.startswith(".") for path in partition.rglob("*")):
+                in_progress.append(day.isoformat())
+            elif day < oldest_kept:
                 hidden = partition.with_name(f".expired-{uuid.uuid4().hex}-{partition.name}")
                 partition.rename(hidden)
                 shutil.rmtree(hidden)
                 dropped.append(day.isoformat())
-        reports.append(DatasetRetention(dataset_dir.name, tuple(dropped)))
+        reports.append(DatasetRetention(dataset_dir.name, tuple(dropped), tuple(in_progress)))
     return reports
 
 
@@ -189,6 +203,7 @@ def forget(settings: ErasureSettings, user_id: str) -> Forgotten:
         "files_rewritten": None,
         "rows_removed": None,
     }
+    require_lake(settings.parquet_dir)  # before the request is recorded: nothing half done
     producer = make_producer(settings.kafka.bootstrap_servers)
     _record(producer, settings.topics.erasure_requests, record)
     forgotten = Forgotten(user_id, erase_users(settings.parquet_dir, [user_id]))

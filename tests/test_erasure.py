@@ -123,6 +123,23 @@ def test_retention_drops_day_partitions_before_the_oldest_kept_day(tmp_path: Pat
     assert sorted(path.name for path in (tmp_path / SESSIONS_DATASET).iterdir()) == ["dt=not-a-day"]
 
 
+def test_retention_keeps_an_old_day_the_lake_job_still_writes(tmp_path: Path) -> None:
+    """A late event can open a file in an old day's partition; deleting it under the running job would
+    lose the rows it commits later."""
+    partition = tmp_path / "events" / "dt=2026-11-01" / "hr=23"
+    partition.mkdir(parents=True)
+    (partition / ".part-abc.inprogress.123").write_bytes(b"")
+    (partition / "part-committed").write_bytes(b"")
+    (report,) = drop_partitions_before(tmp_path, date(2026, 11, 20))
+    assert report.days_dropped == () and report.days_in_progress == ("2026-11-01",)
+    assert (partition / "part-committed").exists()
+
+
+def test_erasure_refuses_a_missing_lake_instead_of_erasing_nothing() -> None:
+    with pytest.raises(FileNotFoundError, match="no Parquet folder"):
+        erase_users(Path("/nonexistent/rankfeed"), [ERASED])
+
+
 def test_retention_refuses_nonsense() -> None:
     with pytest.raises(ValueError, match="at least 1"):
         oldest_day_kept(date(2026, 12, 1), days=0)
