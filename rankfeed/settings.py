@@ -8,14 +8,28 @@ Tests build settings objects directly.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, Literal, TypeVar
+from typing import Annotated, Any, Literal, TypeVar
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, SecretStr
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, SecretStr
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
 #: Flink's ``state.backend.type`` values the jobs support.
 StateBackendName = Literal["hashmap", "rocksdb"]
+
+#: HMAC keys shorter than this are refused: user ids are guessable (emails, sequential ids), so a short
+#: key lets anyone who can try candidates reverse a pseudonym.
+MIN_HMAC_KEY_BYTES = 32
+
+
+def _long_enough(key: SecretStr) -> SecretStr:
+    if len(key.get_secret_value().encode()) < MIN_HMAC_KEY_BYTES:
+        raise ValueError(f"user_id_hmac_key must be at least {MIN_HMAC_KEY_BYTES} bytes of random data")
+    return key
+
+
+#: The gateway's key for user-id pseudonyms (HMAC-SHA256), shared by the gateway and ``rankfeed forget``.
+HmacKey = Annotated[SecretStr, AfterValidator(_long_enough)]
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 BUILD_DIR = REPO_ROOT / "build"
@@ -159,7 +173,7 @@ class ErasureSettings(_Settings):
     parquet_dir: Path = BUILD_DIR / "local" / "data"
     #: The gateway's ``user_id_hmac_key``: a user id is erased by its pseudonym, computed with it. Unset: user
     #: ids were stored as sent (the gateway had no key either).
-    user_id_hmac_key: SecretStr | None = None
+    user_id_hmac_key: HmacKey | None = None
 
 
 class JobSettings(_Settings):

@@ -14,7 +14,7 @@ from typing import Literal
 
 from pydantic import Field, SecretStr, model_validator
 
-from rankfeed.settings import Frozen, KafkaSettings, Topics, _Settings
+from rankfeed.settings import Frozen, HmacKey, KafkaSettings, Topics, _Settings
 
 #: What the gateway does with an action of a user who gave no consent (``consent`` not ``granted``, or the
 #: request carries ``Sec-GPC: 1`` or ``DNT: 1``): refuse it (422 ``consent_required``, nothing stored), keep it
@@ -156,12 +156,13 @@ class GatewaySettings(_Settings):
     batch_linger_ms: float = Field(default=5.0, ge=0)
     compression: Literal["none", "gzip", "snappy", "lz4", "zstd"] = "lz4"
 
-    #: Also write each refused payload, as received, with its reasons to ``topics.user_actions_rejected``
-    #: (RejectedAction records), so a producer's mistakes can be replayed once it is fixed.
+    #: Also write a redacted summary of each refused event (the pseudonym, the field names present, its
+    #: size and the reasons; no values: see rankfeed/gateway/privacy.py) to ``topics.user_actions_rejected``,
+    #: so a producer's mistakes can be found and counted.
     publish_rejected: bool = False
 
-    #: When set, user_id is replaced by HMAC-SHA256(key, user_id) before it reaches Kafka.
-    user_id_hmac_key: SecretStr | None = None
+    #: When set (at least 32 bytes), user_id is replaced by HMAC-SHA256(key, user_id) before it reaches Kafka.
+    user_id_hmac_key: HmacKey | None = None
 
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
     #: One JSON line per request (never the payload); turn off only to measure the cost of logging.

@@ -308,7 +308,7 @@ def test_the_openapi_document_is_the_contract(shared_gateway: RunningGateway) ->
 def test_rejected_events_go_to_the_rejected_topic_redacted_when_enabled(
     start_gateway: GatewayFactory, topics: Topics, read_topic: ReadTopic
 ) -> None:
-    running = start_gateway(publish_rejected=True, user_id_hmac_key="a-long-secret-key-for-user-ids")
+    running = start_gateway(publish_rejected=True, user_id_hmac_key="a-long-secret-key-for-user-ids-0123456789")
     wait_until_ready(running)
     moment = datetime.now(UTC).replace(microsecond=0)
     bad = action("click", position=0, event_id=str(uuid.uuid4()), timestamp=moment.isoformat())
@@ -328,7 +328,7 @@ def test_rejected_events_go_to_the_rejected_topic_redacted_when_enabled(
         "bytes": len(orjson.dumps(bad)),
         "fields": sorted(bad),
         "unknown_fields": 0,
-        "user_id": pseudonymize(b"a-long-secret-key-for-user-ids", "U000042"),
+        "user_id": pseudonymize(b"a-long-secret-key-for-user-ids-0123456789", "U000042"),
     }
     assert (first["event_id"], first["event_time"]) == (bad["event_id"], moment)
     assert orjson.loads(second["raw_value"]) == {
@@ -343,11 +343,11 @@ def test_rejected_events_go_to_the_rejected_topic_redacted_when_enabled(
 def test_user_ids_reach_kafka_only_as_keyed_hashes_when_configured(
     start_gateway: GatewayFactory, topics: Topics, read_topic: ReadTopic
 ) -> None:
-    running = start_gateway(user_id_hmac_key="a-long-secret-key-for-user-ids")
+    running = start_gateway(user_id_hmac_key="a-long-secret-key-for-user-ids-0123456789")
     wait_until_ready(running)
     assert running.post("/v1/actions", action("back", user_id="U000042")).status_code == 202
     (record,) = read_topic(topics.user_actions, 1, timeout_seconds=30)
-    assert record["user_id"] == pseudonymize(b"a-long-secret-key-for-user-ids", "U000042")
+    assert record["user_id"] == pseudonymize(b"a-long-secret-key-for-user-ids-0123456789", "U000042")
 
 
 def test_a_body_that_never_completes_is_cut_off_at_the_request_deadline(start_gateway: GatewayFactory) -> None:

@@ -26,7 +26,7 @@ from tests.gateway.conftest import (
     wait_until_ready,
 )
 
-KEY = b"a-long-secret-key-for-user-ids"
+KEY = b"a-long-secret-key-for-user-ids-0123456789"
 RAW = "raw-user-id-7f3a9c"
 
 

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 import yaml
-from pydantic import ValidationError
+from pydantic import SecretStr, ValidationError
 
 from rankfeed.gateway.settings import GatewaySettings
 from rankfeed.settings import load_settings
@@ -22,11 +22,13 @@ def test_the_environment_wins_over_the_config_file_and_keys_stay_secret(
     monkeypatch.setenv("RANKFEED_API_KEYS", json.dumps(keys))
     monkeypatch.setenv("RANKFEED_PORT", "9100")
     monkeypatch.setenv("RANKFEED_KAFKA__BOOTSTRAP_SERVERS", "broker:9092")
-    monkeypatch.setenv("RANKFEED_USER_ID_HMAC_KEY", "hmac-secret-key")
+    monkeypatch.setenv("RANKFEED_USER_ID_HMAC_KEY", "hmac-secret-key-0123456789abcdef0123456789")
     settings = load_settings(GatewaySettings, config)
     assert (settings.port, settings.linger_ms, settings.kafka.bootstrap_servers) == (9100, 3, "broker:9092")
     assert settings.api_keys[0].key.get_secret_value() == "secret-write-key-123456"
-    assert "secret-write-key-123456" not in repr(settings) and "hmac-secret-key" not in repr(settings)
+    assert "secret-write-key-123456" not in repr(settings) and "hmac-secret-key-0123456789abcdef0123456789" not in repr(
+        settings
+    )
     with pytest.raises(ValidationError):
         settings.port = 1  # type: ignore[misc]  # frozen
 
@@ -59,3 +61,10 @@ def test_the_local_stack_gateway_keeps_simulated_time_and_sends_no_heartbeats_un
     assert (served.clamp_event_time, served.heartbeat_interval_seconds) == (False, 0.0)
     monkeypatch.setenv("RANKFEED_HEARTBEAT_INTERVAL_SECONDS", "5")
     assert GatewayProcess(StackSettings()).env()["RANKFEED_HEARTBEAT_INTERVAL_SECONDS"] == "5"
+
+
+@pytest.mark.parametrize("key", ["", "x", "31-bytes-is-one-byte-too-short!"])
+def test_a_short_user_id_hmac_key_is_refused(key: str) -> None:
+    """Ids are guessable (emails, sequential ids): with a short key a pseudonym can be reversed by trying them."""
+    with pytest.raises(ValidationError, match="at least 32 bytes"):
+        GatewaySettings(user_id_hmac_key=SecretStr(key))
