@@ -64,7 +64,7 @@ from rankfeed.gateway.logs import AccessLog, configure
 from rankfeed.gateway.metrics import CONTENT_TYPE as METRICS_CONTENT_TYPE
 from rankfeed.gateway.metrics import GatewayMetrics
 from rankfeed.gateway.openapi import openapi_document
-from rankfeed.gateway.privacy import NOT_JSON, Pseudonymizer, has_consent, judge_consent, opted_out
+from rankfeed.gateway.privacy import NOT_JSON, Pseudonymizer, has_consent, header_map, judge_consent, opted_out
 from rankfeed.gateway.security import AdminKeys, ApiKeys, Client, Cors, RateLimiter
 from rankfeed.gateway.settings import CONFIG_FILE_ENV, GatewaySettings
 from rankfeed.gateway.validation import GATEWAY_CLOCK, EventValidator, Problem, validate_all
@@ -248,7 +248,7 @@ class Gateway:
         path: str = scope["path"]
         route = path if path in _ROUTES else "other"
         request_id = str(uuid.uuid4())
-        headers = dict(scope["headers"])
+        headers = header_map(scope["headers"])
         origin_header = headers.get(b"origin")
         origin = origin_header.decode("latin-1") if origin_header is not None else None
         cors_headers = self.cors.response_headers(origin) if route in (SINGLE, BATCH) else []

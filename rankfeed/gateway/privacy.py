@@ -32,6 +32,7 @@ import hmac
 import logging
 import re
 import secrets
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
@@ -167,6 +168,17 @@ def _field(path: str | None) -> str:
 
 #: Request headers by which a browser says its user opts out: Global Privacy Control and Do Not Track.
 OPT_OUT_HEADERS = (b"sec-gpc", b"dnt")
+
+
+def header_map(raw: Iterable[tuple[bytes, bytes]]) -> dict[bytes, bytes]:
+    """The request's headers by (lower-case) name; a name sent twice keeps its last value, except an
+    opt-out: ``Sec-GPC: 1`` or ``DNT: 1`` in any copy stands (a later ``0`` does not withdraw it)."""
+    headers: dict[bytes, bytes] = {}
+    for name, value in raw:
+        if name in OPT_OUT_HEADERS and headers.get(name, b"").strip() == b"1":
+            continue
+        headers[name] = value
+    return headers
 
 
 def opted_out(headers: dict[bytes, bytes]) -> bool:

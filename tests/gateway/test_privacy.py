@@ -11,7 +11,7 @@ import pytest
 import yaml
 
 from rankfeed import avro, schemas
-from rankfeed.gateway.privacy import NOT_JSON, Pseudonymizer, judge_consent, opted_out, pseudonymize
+from rankfeed.gateway.privacy import NOT_JSON, Pseudonymizer, header_map, judge_consent, opted_out, pseudonymize
 from rankfeed.gateway.settings import AdminKey, ConsentPolicy, GatewaySettings, PublishableKey, WriteKey
 from rankfeed.gateway.validation import Problem
 from rankfeed.settings import REPO_ROOT, Topics
@@ -244,3 +244,9 @@ def test_an_admin_key_records_an_erasure_request_under_the_pseudonym(
         "no user": (422, "invalid_erasure_request"),
         "events": (401, "unauthorized"),
     }
+
+
+def test_an_opt_out_sent_twice_stands_whatever_the_other_copy_says() -> None:
+    for raw in ([(b"sec-gpc", b"1"), (b"sec-gpc", b"0")], [(b"dnt", b"0"), (b"dnt", b"1")]):
+        assert opted_out(header_map(raw)), raw
+    assert header_map([(b"x-a", b"1"), (b"x-a", b"2")]) == {b"x-a": b"2"}, "other headers: the last copy"
